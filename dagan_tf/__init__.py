@@ -1,0 +1,10 @@
+"""dagan-tf: DAGAN (Dual Attention GANs for Semantic Image Synthesis) in TensorFlow / Keras 3.
+
+Importing the package registers every custom layer with Keras, so `keras.saving.load_model`
+reads our `.keras` files after `import dagan_tf`.
+"""
+
+__version__ = "0.1.0"
+
+from dagan_tf import layers  # noqa: F401  (registers the serialisable layers)
+from dagan_tf.config import DAGANConfig, load_config  # noqa: F401

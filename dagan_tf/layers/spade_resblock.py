@@ -1,0 +1,70 @@
+"""SPADEResnetBlock: the generator's residual block, as the reference's module of that name."""
+
+import keras
+from keras import ops
+
+from dagan_tf.layers.spade import SPADE
+from dagan_tf.layers.spectral_conv import SpectralConv2D
+
+
+def leaky_relu(x, slope: float = 0.2):
+    return ops.leaky_relu(x, negative_slope=slope)
+
+
+@keras.saving.register_keras_serializable(package="dagan_tf")
+class SPADEResnetBlock(keras.layers.Layer):
+    """`out = shortcut(x, seg) + conv_1(lrelu(norm_1(conv_0(lrelu(norm_0(x, seg))), seg)))`.
+
+    Call on `[x, seg]`: x `(batch, height, width, fin)`, seg `(batch, H, W, semantic_nc)`.
+    Returns `(batch, height, width, fout)`. `fmiddle = min(fin, fout)`; a learned shortcut
+    (`norm_s` then 1x1 `conv_s`, no bias) exists when fin != fout. With `spectral` in `norm_G`,
+    conv_0, conv_1 and conv_s are spectrally normalised (SPEC.md, SPADEResnetBlock).
+    """
+
+    def __init__(self, fout: int, norm_G: str = "spectralspadesyncbatch3x3", init_gain: float = 0.02,
+                 **kwargs):
+        super().__init__(**kwargs)
+        self.fout = int(fout)
+        self.norm_G = norm_G
+        self.init_gain = float(init_gain)
+
+    def build(self, input_shape):
+        x_shape, seg_shape = input_shape
+        fin = x_shape[-1]
+        self.fin = fin
+        fmiddle = min(fin, self.fout)
+        self.learned_shortcut = fin != self.fout
+        spectral = "spectral" in self.norm_G
+        spade_text = self.norm_G.replace("spectral", "")
+        conv = dict(spectral_norm=spectral, init_gain=self.init_gain, dtype=self.dtype_policy)
+        self.conv_0 = SpectralConv2D(fmiddle, 3, padding=1, name="conv_0", **conv)
+        self.conv_1 = SpectralConv2D(self.fout, 3, padding=1, name="conv_1", **conv)
+        self.norm_0 = SPADE(spade_text, init_gain=self.init_gain, name="norm_0", dtype=self.dtype_policy)
+        self.norm_1 = SPADE(spade_text, init_gain=self.init_gain, name="norm_1", dtype=self.dtype_policy)
+        mid_shape = tuple(x_shape[:-1]) + (fmiddle,)
+        self.norm_0.build((x_shape, seg_shape))
+        self.conv_0.build(x_shape)
+        self.norm_1.build((mid_shape, seg_shape))
+        self.conv_1.build(mid_shape)
+        if self.learned_shortcut:
+            self.conv_s = SpectralConv2D(self.fout, 1, use_bias=False, name="conv_s", **conv)
+            self.norm_s = SPADE(spade_text, init_gain=self.init_gain, name="norm_s", dtype=self.dtype_policy)
+            self.norm_s.build((x_shape, seg_shape))
+            self.conv_s.build(x_shape)
+
+    def call(self, inputs, training=False):
+        x, seg = inputs
+        if self.learned_shortcut:
+            x_s = self.conv_s(self.norm_s([x, seg], training=training), training=training)
+        else:
+            x_s = x
+        dx = self.conv_0(leaky_relu(self.norm_0([x, seg], training=training)), training=training)
+        dx = self.conv_1(leaky_relu(self.norm_1([dx, seg], training=training)), training=training)
+        return x_s + dx
+
+    def compute_output_shape(self, input_shape):
+        return tuple(input_shape[0][:-1]) + (self.fout,)
+
+    def get_config(self):
+        return {**super().get_config(), "fout": self.fout, "norm_G": self.norm_G,
+                "init_gain": self.init_gain}
