@@ -102,7 +102,9 @@ class SpectralConv2D(keras.layers.Layer):
 
     def normalized_kernel(self, training=False):
         """The kernel the convolution uses: W / sigma (spectral norm) or W."""
-        kernel = ops.cast(self.kernel, "float32")
+        # sigma in float32 even under a mixed policy (float64 kept for finite-difference checks)
+        precision = "float64" if self.kernel.dtype == "float64" else "float32"
+        kernel = ops.cast(self.kernel, precision)
         if not self.spectral_norm:
             return kernel
         w_mat = kernel_matrix(kernel)
