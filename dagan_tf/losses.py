@@ -1,0 +1,162 @@
+"""DAGAN's training losses, as the reference's `GANLoss`, feature matching, `VGGLoss` and `KLDLoss`.
+
+Everything here is `keras.ops` (any backend) and returns float32 scalars, also under a mixed-precision
+policy: predictions and features are cast to float32 before they are reduced.
+
+Discriminator outputs come as the multi-scale discriminator returns them: a list of `num_D` scales,
+each the list of every block's output `(batch, h_i, w_i, c_i)`, the last being the patch logits.
+"""
+
+from __future__ import annotations
+
+import os
+
+import keras
+from keras import ops
+
+__all__ = [
+    "GAN_MODES",
+    "VGG_FEATURE_LAYERS",
+    "VGG_FEATURE_WEIGHTS",
+    "VGGLoss",
+    "feature_matching_loss",
+    "gan_loss",
+    "gan_loss_single",
+    "kld_loss",
+]
+
+GAN_MODES = ("hinge", "ls", "original", "w")
+
+#: Keras VGG19 layers holding relu1_1 .. relu5_1 (Keras' convs carry their ReLU, so a conv layer's
+#: output is the reference's `slice<i>` output), and the reference's weights for them.
+VGG_FEATURE_LAYERS = ("block1_conv1", "block2_conv1", "block3_conv1", "block4_conv1", "block5_conv1")
+VGG_FEATURE_WEIGHTS = (1.0 / 32, 1.0 / 16, 1.0 / 8, 1.0 / 4, 1.0)
+
+
+def _f32(x):
+    return ops.cast(x, "float32")
+
+
+def gan_loss_single(pred, target_is_real: bool, for_discriminator: bool = True, mode: str = "hinge"):
+    """The reference's `GANLoss.loss` on one logits tensor `(batch, h, w, 1)` -> scalar.
+
+    - hinge, D: real `-mean(min(x - 1, 0))`, fake `-mean(min(-x - 1, 0))`; G: `-mean(x)`.
+    - ls: `mean((x - t)^2)`, t = 1 for real, 0 for fake.
+    - original: binary cross-entropy with logits against t, averaged.
+    - w: `-mean(x)` for real, `mean(x)` for fake.
+    """
+    x = _f32(pred)
+    if mode == "hinge":
+        if for_discriminator:
+            shifted = x - 1.0 if target_is_real else -x - 1.0
+            return -ops.mean(ops.minimum(shifted, 0.0))
+        if not target_is_real:
+            raise ValueError("the generator's hinge loss must aim for real (target_is_real=True)")
+        return -ops.mean(x)
+    if mode == "ls":
+        target = 1.0 if target_is_real else 0.0
+        return ops.mean(ops.square(x - target))
+    if mode == "original":
+        target = 1.0 if target_is_real else 0.0
+        # numerically stable BCE with logits, as torch's binary_cross_entropy_with_logits
+        return ops.mean(ops.maximum(x, 0.0) - x * target + ops.log1p(ops.exp(-ops.abs(x))))
+    if mode == "w":
+        return -ops.mean(x) if target_is_real else ops.mean(x)
+    raise ValueError(f"gan_mode {mode!r} is not one of {', '.join(GAN_MODES)}")
+
+
+def gan_loss(pred_scales, target_is_real: bool, for_discriminator: bool = True, mode: str = "hinge"):
+    """The reference's `GANLoss.__call__`: each scale's last output, the per-scale loss summed over
+    the scales and divided by their number. `pred_scales` may also be a single logits tensor."""
+    if not isinstance(pred_scales, (list, tuple)):
+        return gan_loss_single(pred_scales, target_is_real, for_discriminator, mode)
+    total = 0.0
+    for scale in pred_scales:
+        logits = scale[-1] if isinstance(scale, (list, tuple)) else scale
+        total = total + gan_loss_single(logits, target_is_real, for_discriminator, mode)
+    return total / len(pred_scales)
+
+
+def feature_matching_loss(fake_scales, real_scales, lambda_feat: float = 10.0):
+    """Discriminator feature matching (`GAN_Feat` of the reference).
+
+    L1 mean between fake and real features of every intermediate block of every scale (all but
+    the last output, the logits), each times `lambda_feat / num_D`, summed. Real features are
+    constants (the reference `.detach()`es them).
+    """
+    num_d = len(fake_scales)
+    total = 0.0
+    for fake_feats, real_feats in zip(fake_scales, real_scales):
+        for fake, real in zip(fake_feats[:-1], real_feats[:-1]):
+            l1 = ops.mean(ops.abs(_f32(fake) - ops.stop_gradient(_f32(real))))
+            total = total + l1 * (lambda_feat / num_d)
+    return total
+
+
+def kld_loss(mu, logvar):
+    """`-0.5 * sum(1 + logvar - mu^2 - exp(logvar))` over everything, batch included (the reference
+    sums, it does not average; multiply by `lambda_kld` yourself). mu, logvar: `(batch, z_dim)`."""
+    mu, logvar = _f32(mu), _f32(logvar)
+    return -0.5 * ops.sum(1.0 + logvar - ops.square(mu) - ops.exp(logvar))
+
+
+def _resolve_vgg_weights(vgg_weights: str):
+    """Config value -> the `weights` argument of keras.applications.VGG19."""
+    if vgg_weights is None or str(vgg_weights).lower() == "none":
+        return None
+    if vgg_weights == "imagenet":
+        return "imagenet"  # downloaded by Keras on first use
+    if not os.path.isfile(vgg_weights):
+        raise FileNotFoundError(
+            f"config key 'vgg_weights': value {vgg_weights!r} is not 'imagenet', 'none' or an existing "
+            "weights file (a VGG19 include_top=False .h5 / .weights.h5)"
+        )
+    return vgg_weights
+
+
+@keras.saving.register_keras_serializable(package="dagan_tf")
+class VGGLoss(keras.layers.Layer):
+    """The reference's perceptual loss: weighted L1 between VGG19 features of fake and real.
+
+    `loss = sum_i w_i * mean(|vgg_i(fake) - vgg_i(real)|)` over relu1_1 .. relu5_1 with weights
+    1/32, 1/16, 1/8, 1/4, 1 (multiply by `lambda_vgg` yourself). Real features are constants.
+
+    Inputs: fake, real `(batch, height, width, 3)` in [-1, 1]. They go into the VGG as they are:
+    the reference feeds [-1, 1] RGB straight into torchvision's VGG19 without ImageNet
+    normalisation, and so do we. Keras' ImageNet VGG19 weights are the caffe (BGR, mean-subtracted
+    0..255) ones, so with `weights="imagenet"` this is the reference's pipeline literally, not
+    feature-for-feature parity with torchvision's network.
+
+    `vgg_weights`: "imagenet" (downloaded by Keras), a local weights file, or "none" (random
+    initialisation, for tests). The VGG is frozen: its weights never train.
+    """
+
+    def __init__(self, vgg_weights: str = "imagenet", **kwargs):
+        super().__init__(**kwargs)
+        self.vgg_weights = "none" if vgg_weights is None else str(vgg_weights)
+        vgg = keras.applications.VGG19(
+            include_top=False, weights=_resolve_vgg_weights(self.vgg_weights), input_shape=(None, None, 3)
+        )
+        vgg.trainable = False
+        self.features = keras.Model(
+            vgg.input, [vgg.get_layer(name).output for name in VGG_FEATURE_LAYERS], name="vgg19_features"
+        )
+        self.features.trainable = False
+
+    def call(self, fake, real):
+        batch = ops.shape(fake)[0]
+        # one VGG pass over fake and real together (same result, half the kernel launches)
+        both = ops.concatenate([ops.cast(fake, "float32"), ops.cast(ops.stop_gradient(real), "float32")], 0)
+        feats = self.features(both, training=False)
+        total = 0.0
+        for weight, feat in zip(VGG_FEATURE_WEIGHTS, feats):
+            feat = _f32(feat)
+            l1 = ops.mean(ops.abs(feat[:batch] - ops.stop_gradient(feat[batch:])))
+            total = total + weight * l1
+        return total
+
+    def compute_output_spec(self, fake, real):
+        return keras.KerasTensor((), dtype="float32")
+
+    def get_config(self):
+        return {**super().get_config(), "vgg_weights": self.vgg_weights}

@@ -1,0 +1,176 @@
+"""GAN (every mode), feature-matching, VGG and KL losses against NumPy re-statements of the
+reference's `GANLoss`, `criterionFeat`, `VGGLoss` and `KLDLoss` (dagan_tf/losses.py)."""
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+import keras
+from dagan_tf.losses import (
+    VGG_FEATURE_LAYERS,
+    VGG_FEATURE_WEIGHTS,
+    VGGLoss,
+    feature_matching_loss,
+    gan_loss,
+    kld_loss,
+)
+
+
+def _np_single(x, real, for_d, mode):
+    """NumPy re-statement of SPADE's GANLoss.loss (float64)."""
+    x = x.astype(np.float64)
+    t = 1.0 if real else 0.0
+    if mode == "original":
+        p = 1.0 / (1.0 + np.exp(-x))
+        return np.mean(-(t * np.log(p) + (1 - t) * np.log(1 - p)))
+    if mode == "ls":
+        return np.mean((x - t) ** 2)
+    if mode == "hinge":
+        if for_d:
+            return -np.mean(np.minimum(x - 1, 0)) if real else -np.mean(np.minimum(-x - 1, 0))
+        return -np.mean(x)
+    return -np.mean(x) if real else np.mean(x)  # w
+
+
+def _np_gan(scales, real, for_d, mode):
+    """GANLoss.__call__: last output of each scale, summed, divided by the number of scales."""
+    return sum(_np_single(s[-1], real, for_d, mode) for s in scales) / len(scales)
+
+
+def _scales(rng, batch=2):
+    """Two scales x three outputs (two features, then 1-channel logits), D-like shapes."""
+    out = []
+    for hw in (9, 5):
+        feats = [rng.normal(size=(batch, hw, hw, 8)).astype("float32"),
+                 rng.normal(size=(batch, hw - 1, hw - 1, 16)).astype("float32"),
+                 (2.0 * rng.normal(size=(batch, hw - 2, hw - 2, 1))).astype("float32")]
+        out.append(feats)
+    return out
+
+
+@pytest.mark.parametrize("mode", ["hinge", "ls", "original", "w"])
+def test_gan_loss_every_mode_matches_numpy(mode):
+    rng = np.random.default_rng(1)
+    scales = _scales(rng)
+    cases = [(True, True), (False, True), (True, False)]  # D real, D fake, G
+    if mode != "hinge":
+        cases.append((False, False))
+    for real, for_d in cases:
+        got = float(gan_loss(scales, real, for_discriminator=for_d, mode=mode))
+        want = _np_gan(scales, real, for_d, mode)
+        assert abs(got - want) <= 1e-6 * max(1.0, abs(want)), (mode, real, for_d, got, want)
+    # a single logits tensor is the reference's non-list path
+    single = scales[0][-1]
+    assert abs(float(gan_loss(single, True, True, mode)) - _np_single(single, True, True, mode)) <= 1e-6
+
+
+def test_hinge_is_the_relu_form_and_generator_must_aim_for_real():
+    rng = np.random.default_rng(2)
+    x = (3 * rng.normal(size=(2, 6, 6, 1))).astype("float32")
+    np.testing.assert_allclose(float(gan_loss(x, True, True, "hinge")), np.mean(np.maximum(1 - x, 0)), rtol=1e-6)
+    np.testing.assert_allclose(float(gan_loss(x, False, True, "hinge")), np.mean(np.maximum(1 + x, 0)), rtol=1e-6)
+    with pytest.raises(ValueError, match="aim for real"):
+        gan_loss(x, False, for_discriminator=False, mode="hinge")
+    with pytest.raises(ValueError, match="gan_mode"):
+        gan_loss(x, True, True, mode="wgan-gp")
+
+
+def test_losses_are_float32_for_half_precision_inputs():
+    rng = np.random.default_rng(3)
+    scales = [[tf.constant(f, tf.float16) for f in s] for s in _scales(rng)]
+    assert gan_loss(scales, True, True).dtype == tf.float32
+    assert feature_matching_loss(scales, scales, 10.0).dtype == tf.float32
+    assert kld_loss(tf.zeros((2, 4), tf.float16), tf.zeros((2, 4), tf.float16)).dtype == tf.float32
+
+
+def test_feature_matching_matches_numpy_and_real_features_get_no_gradient():
+    rng = np.random.default_rng(4)
+    fake, real = _scales(rng), _scales(rng)
+    lambda_feat, num_d = 10.0, 2
+    want = sum(np.mean(np.abs(f.astype(np.float64) - r)) * lambda_feat / num_d
+               for fs, rs in zip(fake, real) for f, r in zip(fs[:-1], rs[:-1]))
+    got = float(feature_matching_loss(fake, real, lambda_feat))
+    assert abs(got - want) <= 1e-6 * want, (got, want)
+    # the logits (last outputs) take no part: changing them changes nothing
+    moved = [s[:-1] + [s[-1] + 5.0] for s in fake]
+    assert float(feature_matching_loss(moved, real, lambda_feat)) == pytest.approx(got, rel=1e-7)
+    fake_t = [[tf.constant(t) for t in s] for s in fake]
+    real_t = [[tf.constant(t) for t in s] for s in real]
+    with tf.GradientTape(persistent=True) as tape:
+        tape.watch(fake_t)
+        tape.watch(real_t)
+        loss = feature_matching_loss(fake_t, real_t, lambda_feat)
+    g_real = tape.gradient(loss, real_t[0][0])
+    g_fake = tape.gradient(loss, fake_t[0][0])
+    assert g_real is None or float(tf.reduce_max(tf.abs(g_real))) == 0.0
+    # d/dfake of lambda/num_D * mean|fake - real| = lambda/num_D * sign / size
+    expected = np.sign(fake[0][0] - real[0][0]) * lambda_feat / num_d / fake[0][0].size
+    np.testing.assert_allclose(g_fake.numpy(), expected, rtol=1e-5, atol=1e-12)
+
+
+def test_kld_matches_numpy_sum_over_everything():
+    rng = np.random.default_rng(5)
+    mu = rng.normal(size=(3, 16)).astype("float32")
+    logvar = (0.5 * rng.normal(size=(3, 16))).astype("float32")
+    want = -0.5 * np.sum(1 + logvar.astype(np.float64) - mu.astype(np.float64) ** 2 - np.exp(logvar))
+    assert abs(float(kld_loss(mu, logvar)) - want) <= 1e-5 * abs(want)
+    assert float(kld_loss(np.zeros((2, 8), "float32"), np.zeros((2, 8), "float32"))) == 0.0
+
+
+def _np_conv3x3_relu(x, kernel, bias):
+    """'same' 3x3 convolution + ReLU in NumPy: x (N, H, W, C), kernel (3, 3, C, F)."""
+    n, h, w, _ = x.shape
+    xp = np.pad(x.astype(np.float64), ((0, 0), (1, 1), (1, 1), (0, 0)))
+    out = np.zeros((n, h, w, kernel.shape[-1]))
+    for dy in range(3):
+        for dx in range(3):
+            out += np.einsum("nhwc,cf->nhwf", xp[:, dy:dy + h, dx:dx + w], kernel[dy, dx])
+    return np.maximum(out + bias, 0.0)
+
+
+def test_vgg_loss_layers_weights_and_value():
+    """Random VGG19 (weights none, fixed seed): the loss equals a NumPy weighted L1 over the five
+    relu<k>_1 feature maps computed separately for fake and real, and relu1_1 is the raw [-1, 1]
+    image through conv1_1 + ReLU (no ImageNet normalisation, as the reference)."""
+    keras.utils.set_random_seed(7)
+    vgg = VGGLoss("none")
+    assert VGG_FEATURE_LAYERS == ("block1_conv1", "block2_conv1", "block3_conv1", "block4_conv1", "block5_conv1")
+    assert VGG_FEATURE_WEIGHTS == (1 / 32, 1 / 16, 1 / 8, 1 / 4, 1.0)
+    assert not vgg.trainable_weights, "the VGG is a fixed loss network"
+    rng = np.random.default_rng(6)
+    fake = rng.uniform(-1, 1, (2, 32, 32, 3)).astype("float32")
+    real = rng.uniform(-1, 1, (2, 32, 32, 3)).astype("float32")
+    feats_fake = [f.numpy().astype(np.float64) for f in vgg.features(fake)]
+    feats_real = [f.numpy().astype(np.float64) for f in vgg.features(real)]
+    assert [f.shape[1:] for f in feats_fake] == [(32, 32, 64), (16, 16, 128), (8, 8, 256), (4, 4, 512), (2, 2, 512)]
+    conv1 = vgg.features.get_layer("block1_conv1")
+    relu11 = _np_conv3x3_relu(fake, conv1.kernel.numpy(), conv1.bias.numpy())
+    np.testing.assert_allclose(feats_fake[0], relu11, rtol=1e-4, atol=1e-5)
+    want = sum(w * np.mean(np.abs(a - b)) for w, a, b in zip(VGG_FEATURE_WEIGHTS, feats_fake, feats_real))
+    got = float(vgg(fake, real))
+    assert abs(got - want) <= 1e-5 * want, (got, want)
+    # the real image's features are constants (the reference detaches them)
+    fake_t, real_t = tf.constant(fake), tf.constant(real)
+    with tf.GradientTape(persistent=True) as tape:
+        tape.watch([fake_t, real_t])
+        loss = vgg(fake_t, real_t)
+    g_real = tape.gradient(loss, real_t)
+    assert g_real is None or float(tf.reduce_max(tf.abs(g_real))) == 0.0
+    assert float(tf.reduce_max(tf.abs(tape.gradient(loss, fake_t)))) > 0.0
+
+
+def test_vgg_weights_from_a_local_file_and_bad_values(tmp_path):
+    keras.utils.set_random_seed(8)
+    source = keras.applications.VGG19(include_top=False, weights=None, input_shape=(None, None, 3))
+    path = tmp_path / "vgg19_notop.weights.h5"
+    source.save_weights(path)
+    loaded = VGGLoss(str(path))
+    for name in VGG_FEATURE_LAYERS:
+        np.testing.assert_array_equal(source.get_layer(name).kernel.numpy(),
+                                      loaded.features.get_layer(name).kernel.numpy())
+    with pytest.raises(FileNotFoundError, match="vgg_weights"):
+        VGGLoss(str(tmp_path / "missing.h5"))
+    again = VGGLoss.from_config(loaded.get_config())
+    assert again.vgg_weights == str(path)
+    np.testing.assert_array_equal(again.features.get_layer("block5_conv1").kernel.numpy(),
+                                  source.get_layer("block5_conv1").kernel.numpy())
