@@ -1,0 +1,217 @@
+"""The callbacks of a training run (dagan_tf/training/callbacks.py), on small stand-in models."""
+
+import csv
+import os
+import types
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from dagan_tf.training.callbacks import (
+    CSVLossLogger,
+    NetworkSnapshots,
+    PeriodicBackup,
+    ProgressTracker,
+    TimeBudget,
+    TrainingBackup,
+    TrainingProgress,
+    crossed,
+    save_keras_atomic,
+    write_image,
+    write_scalar,
+)
+
+
+def _net(name, units=3):
+    inp = keras.Input((4,))
+    x = keras.layers.Dense(units, name=f"{name}_dense")(inp)
+    x = keras.layers.BatchNormalization(name=f"{name}_bn")(x)
+    return keras.Model(inp, x, name=name)
+
+
+def _stand_in(with_encoder=True):
+    """An object shaped like DAGAN for TrainingBackup: networks, built optimizers, extra state."""
+    m = types.SimpleNamespace()
+    m.generator, m.discriminator = _net("g"), _net("d", 2)
+    m.encoder = _net("e", 5) if with_encoder else None
+    m.g_optimizer = keras.optimizers.Adam(1e-3, name="g_opt")
+    m.d_optimizer = keras.optimizers.Adam(1e-3, name="d_opt")
+    g_vars = m.generator.trainable_variables + (m.encoder.trainable_variables if with_encoder else [])
+    m.g_optimizer.build(g_vars)
+    m.d_optimizer.build(m.discriminator.trainable_variables)
+    m.extra = keras.Variable(np.zeros(2, np.float32), name="extra", trainable=False)
+    nets = [m.generator, m.discriminator] + ([m.encoder] if with_encoder else [])
+    m.variables = [v for n in nets for v in n.variables] + [m.extra]
+    return m
+
+
+def _all_values(m):
+    groups = TrainingBackup("unused", m).groups()
+    return {f"{g}/{i}": np.array(v) for g, vs in groups.items() for i, v in enumerate(vs)}
+
+
+def _scramble(m, rng):
+    for vs in TrainingBackup("unused", m).groups().values():
+        for v in vs:
+            v.assign(rng.standard_normal(v.shape).astype(v.dtype) if v.shape else rng.integers(1, 99))
+
+
+def test_crossed_fires_once_per_multiple():
+    assert [s for s in range(1, 13) if crossed(s - 1, s, 4)] == [4, 8, 12]
+    assert crossed(3, 6, 4) and not crossed(4, 7, 4)  # steps_per_execution jumps
+    assert crossed(0, 9, 4) and not crossed(5, 5, 4) and not crossed(0, 100, 0)
+
+
+def test_backup_round_trip_covers_every_variable(tmp_path):
+    rng = np.random.default_rng(0)
+    m = _stand_in()
+    _scramble(m, rng)
+    want = _all_values(m)
+    groups = TrainingBackup("unused", m).groups()
+    # non-trainable batch-norm statistics, optimizer moments and counters, other model state
+    assert {v.path for v in groups["generator"]} >= {"g_bn/moving_mean", "g_bn/moving_variance"}
+    assert len(groups["g_optimizer"]) == 2 + 2 * len(m.generator.trainable_variables + m.encoder.trainable_variables)
+    assert [v.path for v in groups["model"]] == ["extra"]
+
+    backup = TrainingBackup(tmp_path / "backup", m)
+    folder = backup.save(7, epoch=1)
+    assert os.path.basename(folder) == "step-000000007"
+    _scramble(m, rng)
+    assert max(np.abs(want[k] - v).max() for k, v in _all_values(m).items()) > 0.1
+    meta = backup.restore()
+    assert meta["step"] == 7 and meta["epoch"] == 1
+    got = _all_values(m)
+    assert max(np.abs(want[k] - got[k]).max() for k in want) == 0.0
+
+
+def test_backup_is_atomic_and_keeps_only_the_newest(tmp_path):
+    m = _stand_in(with_encoder=False)
+    backup = TrainingBackup(tmp_path / "backup", m)
+    backup.save(3)
+    m.extra.assign([5.0, 6.0])
+    backup.save(6)
+    # a writer killed half-way leaves a temporary folder; a folder without meta.json is no backup
+    os.makedirs(tmp_path / "backup" / ".tmp-000000009-123")
+    os.makedirs(tmp_path / "backup" / "step-000000012")
+    (tmp_path / "backup" / "step-000000012" / "state.npz").write_bytes(b"partial")
+    assert sorted(os.listdir(tmp_path / "backup")) == [".tmp-000000009-123", "step-000000006", "step-000000012"]
+    path, meta = backup.latest()
+    assert meta["step"] == 6 and path.endswith("step-000000006")
+    m.extra.assign([0.0, 0.0])
+    assert backup.restore()["step"] == 6
+    np.testing.assert_array_equal(np.array(m.extra), [5.0, 6.0])
+    backup.save(9)
+    # the leftover temporary folder is gone and 6 deleted; 12 (no meta.json) was never ours to delete
+    assert sorted(os.listdir(tmp_path / "backup")) == ["step-000000009", "step-000000012"]
+
+
+def test_backup_of_another_model_is_refused_with_its_path(tmp_path):
+    TrainingBackup(tmp_path / "b", _stand_in()).save(1)
+    with pytest.raises(ValueError, match=r"backup .*step-000000001.*'encoder' holds \d+ variables"):
+        TrainingBackup(tmp_path / "b", _stand_in(with_encoder=False)).restore()
+    other = _stand_in()
+    other.generator = _net("g", units=4)
+    other.variables = other.generator.variables + other.discriminator.variables + other.encoder.variables + [other.extra]
+    other.g_optimizer = keras.optimizers.Adam(name="g2")
+    other.g_optimizer.build(other.generator.trainable_variables + other.encoder.trainable_variables)
+    with pytest.raises(ValueError, match=r"variable g_dense/kernel has shape \(4, 3\) but .* \(4, 4\)"):
+        TrainingBackup(tmp_path / "b", other).restore()
+
+
+def _drive(callbacks, model, progress, epoch, batches, per_call=1, logs=None):
+    """Call the callbacks like one `fit` epoch of `batches` steps, `per_call` steps per execution."""
+    for cb in callbacks:
+        cb.set_model(model)
+        cb.on_epoch_begin(epoch)
+    for end in range(per_call - 1, batches + per_call - 1, per_call):
+        end = min(end, batches - 1)
+        step_logs = logs(progress.step + (end % per_call) + 1) if logs else {}
+        for cb in callbacks:
+            cb.on_train_batch_end(end, step_logs)
+    for cb in callbacks:
+        cb.on_epoch_end(epoch)
+
+
+def test_progress_backup_and_csv_follow_the_global_step(tmp_path):
+    m = _stand_in()
+    model = keras.Sequential([keras.layers.Dense(1)])
+    progress = TrainingProgress(steps_per_epoch=5, total_epochs=3)
+    backup = TrainingBackup(tmp_path / "backup", m)
+    saver = PeriodicBackup(backup, progress, every=4)
+    path = tmp_path / "loss_log.csv"
+    logger = CSVLossLogger(path, ["G_GAN", "D_fake", "lr_G"], progress, every=2)
+    logs = lambda s: {"G_GAN": 10.0 + s, "D_fake": 0.5, "lr_G": 1e-4}  # noqa: E731
+    cbs = [ProgressTracker(progress), saver, logger]
+    _drive(cbs, model, progress, 0, 5, logs=logs)
+    _drive(cbs, model, progress, 1, 5, per_call=3, logs=logs)  # steps_per_execution = 3
+    assert progress.step == 10 and progress.epoch == 2
+    assert backup.latest()[1]["step"] == 8  # crossed 4 (step 4) and 8 (step 8 in the 6..8 call)
+    rows = list(csv.DictReader(open(path)))
+    assert [int(r["step"]) for r in rows] == [2, 4, 8, 10]  # every 2, as crossed by 1-step and 3-step calls
+    assert [int(r["epoch"]) for r in rows] == [1, 1, 2, 2]
+    assert float(rows[0]["G_GAN"]) == 12.0 and float(rows[1]["lr_G"]) == pytest.approx(1e-4)
+
+    # resume at step 4: rows after it are dropped, new rows continue the file
+    progress = TrainingProgress(5, 3, step=4)
+    logger = CSVLossLogger(path, ["G_GAN", "D_fake", "lr_G"], progress, every=2, resume_step=4)
+    assert [int(r["step"]) for r in csv.DictReader(open(path))] == [2, 4]
+    _drive([ProgressTracker(progress), logger], model, progress, 0, 1, logs=logs)
+    _drive([ProgressTracker(progress), logger], model, progress, 1, 2, logs=logs)
+    assert [int(r["step"]) for r in csv.DictReader(open(path))] == [2, 4, 6]
+
+
+def test_snapshots_only_at_completed_epochs(tmp_path):
+    g, d = _net("g"), _net("d", 2)
+    progress = TrainingProgress(steps_per_epoch=4, total_epochs=3)
+    snaps = NetworkSnapshots(tmp_path, {"G": g, "D": d, "E": None}, progress, save_latest_freq=3,
+                             save_epoch_freq=2)
+    model = keras.Sequential([keras.layers.Dense(1)])
+    cbs = [ProgressTracker(progress), snaps]
+    _drive(cbs, model, progress, 0, 2)  # stopped early (e.g. max steps): no epoch file, no latest
+    assert sorted(os.listdir(tmp_path)) == []
+    _drive(cbs, model, progress, 0, 2)  # the rest of epoch 1 (crosses step 3)
+    assert sorted(os.listdir(tmp_path)) == ["latest_net_D.keras", "latest_net_G.keras"]
+    _drive(cbs, model, progress, 1, 4)
+    _drive(cbs, model, progress, 2, 4)
+    assert sorted(os.listdir(tmp_path)) == ["2_net_D.keras", "2_net_G.keras", "3_net_D.keras", "3_net_G.keras",
+                                            "latest_net_D.keras", "latest_net_G.keras"]
+    x = np.random.default_rng(0).standard_normal((2, 4)).astype("float32")
+    loaded = keras.saving.load_model(tmp_path / "3_net_G.keras")
+    np.testing.assert_allclose(loaded(x, training=False), g(x, training=False), atol=0)
+
+
+def test_save_keras_atomic_leaves_no_temporary(tmp_path):
+    g = _net("g")
+    save_keras_atomic(g, tmp_path / "latest_net_G.keras")
+    save_keras_atomic(g, tmp_path / "latest_net_G.keras")  # overwrite
+    assert os.listdir(tmp_path) == ["latest_net_G.keras"]
+
+
+def test_time_budget_stops_training():
+    progress = TrainingProgress(10, 1)
+    budget = TimeBudget(0.0, progress, show_bar=False)
+    model = keras.Sequential([keras.layers.Dense(1)])
+    budget.set_model(model)
+    budget.on_train_begin()
+    budget.on_train_batch_end(0, {})
+    assert progress.stop_requested and model.stop_training
+
+
+def test_tensorboard_events_without_the_tensorboard_package(tmp_path):
+    image = np.random.default_rng(1).integers(0, 255, (6, 10, 3), dtype=np.uint8)
+    writer = tf.summary.create_file_writer(str(tmp_path))
+    with writer.as_default():
+        write_scalar("losses/G_GAN", 1.25, step=3)
+        write_image("label | generated | real", image, step=4)
+    writer.close()
+    events = [e for f in os.listdir(tmp_path)
+              for e in tf.compat.v1.train.summary_iterator(str(tmp_path / f)) if e.summary.value]
+    (scalar,), (picture,) = [e.summary.value for e in events]
+    assert (events[0].step, scalar.tag, scalar.metadata.plugin_data.plugin_name) == (3, "losses/G_GAN", "scalars")
+    assert tf.make_ndarray(scalar.tensor) == np.float32(1.25)
+    assert (events[1].step, picture.metadata.plugin_data.plugin_name) == (4, "images")
+    width, height, png = tf.make_ndarray(picture.tensor)
+    assert (int(width), int(height)) == (10, 6)
+    np.testing.assert_array_equal(tf.io.decode_png(png).numpy(), image)
