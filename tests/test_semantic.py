@@ -1,0 +1,127 @@
+"""dagan_tf.semantic: one-hot (+ dontcare) and instance edge map against a NumPy re-statement of SPEC.md."""
+
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from dagan_tf.config import DAGANConfig
+from dagan_tf.semantic import instance_edge_map, semantic_map
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def numpy_edges(t):
+    """The reference's get_edges: both sides of every horizontal and vertical id change."""
+    edge = np.zeros(t.shape, bool)
+    edge[:, :, 1:] |= t[:, :, 1:] != t[:, :, :-1]
+    edge[:, :, :-1] |= t[:, :, 1:] != t[:, :, :-1]
+    edge[:, 1:, :] |= t[:, 1:, :] != t[:, :-1, :]
+    edge[:, :-1, :] |= t[:, 1:, :] != t[:, :-1, :]
+    return edge.astype(np.float32)
+
+
+def numpy_semantic_map(label, instance, cfg):
+    one_hot = (label[..., None] == np.arange(cfg.num_classes)).astype(np.float32)
+    if cfg.no_instance:
+        return one_hot
+    return np.concatenate([one_hot, numpy_edges(instance)[..., None]], axis=-1)
+
+
+def random_maps(rng, n, h, w, label_values, instance_ids):
+    label = rng.integers(0, label_values, (n, h, w)).astype(np.int32)
+    # Blocky instance ids, so that there are regions as well as boundaries.
+    coarse = rng.integers(0, instance_ids, (n, (h + 3) // 4, (w + 3) // 4))
+    instance = np.repeat(np.repeat(coarse, 4, axis=1), 4, axis=2)[:, :h, :w].astype(np.int32)
+    return label, instance
+
+
+def test_semantic_map_equals_numpy_restatement_with_dontcare_and_edges():
+    rng = np.random.default_rng(0)
+    cfg = DAGANConfig(label_nc=11, contain_dontcare_label=True, no_instance=False)
+    label, instance = random_maps(rng, 3, 19, 26, cfg.label_nc + 1, 4)  # includes dontcare = label_nc
+    instance[0, 5, 7] = 70000  # a 16/32-bit id
+    out = np.asarray(semantic_map(tf.constant(label), tf.constant(instance), cfg))
+    assert out.shape == (3, 19, 26, cfg.semantic_nc) == (3, 19, 26, 13) and out.dtype == np.float32
+    np.testing.assert_array_equal(out, numpy_semantic_map(label, instance, cfg))
+    assert out[..., -1].mean() > 0.1 and out[..., -1].mean() < 0.9  # the edge channel is informative
+    assert (out[..., cfg.label_nc] == (label == cfg.label_nc)).all()  # dontcare has its own channel
+
+
+def test_edge_map_brute_force_on_a_small_map():
+    rng = np.random.default_rng(1)
+    t = rng.integers(0, 3, (1, 6, 7)).astype(np.int32)
+    edge = np.asarray(instance_edge_map(tf.constant(t)))
+    for y in range(6):
+        for x in range(7):
+            neighbours = [(y + dy, x + dx) for dy, dx in ((0, -1), (0, 1), (-1, 0), (1, 0))
+                          if 0 <= y + dy < 6 and 0 <= x + dx < 7]
+            assert edge[0, y, x] == float(any(t[0, yy, xx] != t[0, y, x] for yy, xx in neighbours))
+
+
+def test_no_instance_channel_layout_and_trailing_channel_axis():
+    rng = np.random.default_rng(2)
+    cfg = DAGANConfig(label_nc=5, contain_dontcare_label=False, no_instance=True)
+    label, _ = random_maps(rng, 2, 8, 8, 5, 2)
+    out = np.asarray(semantic_map(tf.constant(label[..., None]), None, cfg))
+    assert out.shape == (2, 8, 8, 5)
+    np.testing.assert_array_equal(out, numpy_semantic_map(label, None, cfg))
+    assert (out.sum(-1) == 1).all()
+
+
+def test_missing_instance_is_a_trace_time_error():
+    cfg = DAGANConfig(label_nc=5, no_instance=False)
+    with pytest.raises(ValueError, match="instance map is required"):
+        semantic_map(tf.zeros((1, 4, 4), tf.int32), None, cfg)
+
+
+def test_runs_in_a_graph_with_unknown_sizes():
+    cfg = DAGANConfig(label_nc=4, contain_dontcare_label=True, no_instance=False)
+
+    @tf.function(input_signature=[tf.TensorSpec([None, None, None], tf.int32)] * 2)
+    def serve(label, instance):
+        return semantic_map(label, instance, cfg)
+
+    rng = np.random.default_rng(3)
+    for h, w in ((5, 9), (12, 4)):
+        label, instance = random_maps(rng, 2, h, w, 5, 3)
+        np.testing.assert_array_equal(serve(label, instance).numpy(), numpy_semantic_map(label, instance, cfg))
+
+
+@pytest.mark.parametrize("backend", ["jax", "torch"])
+def test_other_keras_backends(backend, tmp_path):
+    """keras.ops only: the same numbers under JAX and torch."""
+    code = (
+        "import numpy as np, keras\n"
+        "from dagan_tf.config import DAGANConfig\n"
+        "from dagan_tf.semantic import semantic_map\n"
+        f"assert keras.backend.backend() == '{backend}'\n"
+        "rng = np.random.default_rng(0)\n"
+        "label = rng.integers(0, 4, (2, 6, 7)).astype('int32'); inst = rng.integers(0, 3, (2, 6, 7)).astype('int32')\n"
+        "cfg = DAGANConfig(label_nc=3, contain_dontcare_label=True)\n"
+        "out = keras.ops.convert_to_numpy(semantic_map(label, inst, cfg))\n"
+        f"np.save({str(tmp_path / 'out.npy')!r}, out)\n"
+    )
+    env = dict(os.environ, KERAS_BACKEND=backend, CUDA_VISIBLE_DEVICES="", JAX_PLATFORMS="cpu")
+    # Only dagan_tf.config and dagan_tf.semantic are needed: import them without the package's __init__.
+    result = subprocess.run([sys.executable, "-c", _standalone(code)], capture_output=True, env=env, cwd=REPO,
+                            timeout=240)
+    assert result.returncode == 0, result.stderr.decode()[-2000:]
+    out = np.load(tmp_path / "out.npy")
+    rng = np.random.default_rng(0)
+    label = rng.integers(0, 4, (2, 6, 7)).astype("int32")
+    inst = rng.integers(0, 3, (2, 6, 7)).astype("int32")
+    np.testing.assert_array_equal(out, numpy_semantic_map(label, inst, DAGANConfig(label_nc=3, contain_dontcare_label=True)))
+
+
+def _standalone(code):
+    """Load dagan_tf.config and dagan_tf.semantic as modules of a bare `dagan_tf` package (no TF import)."""
+    prelude = (
+        "import importlib.util, sys, types\n"
+        f"pkg = types.ModuleType('dagan_tf'); pkg.__path__ = [{os.path.join(REPO, 'dagan_tf')!r}]\n"
+        "sys.modules['dagan_tf'] = pkg\n"
+    )
+    return prelude + code
