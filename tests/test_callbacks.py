@@ -173,13 +173,19 @@ def test_snapshots_only_at_completed_epochs(tmp_path):
     assert sorted(os.listdir(tmp_path)) == []
     _drive(cbs, model, progress, 0, 2)  # the rest of epoch 1 (crosses step 3)
     assert sorted(os.listdir(tmp_path)) == ["latest_net_D.keras", "latest_net_G.keras"]
+    assert snaps.saved_latest_at == 3  # epoch 1 is no epoch to save (save_epoch_freq 2)
     _drive(cbs, model, progress, 1, 4)
+    assert snaps.saved_latest_at == 8
+    g.get_layer("g_dense").kernel.assign(np.ones((4, 3), "float32"))  # the last epoch's G differs
     _drive(cbs, model, progress, 2, 4)
     assert sorted(os.listdir(tmp_path)) == ["2_net_D.keras", "2_net_G.keras", "3_net_D.keras", "3_net_G.keras",
                                             "latest_net_D.keras", "latest_net_G.keras"]
     x = np.random.default_rng(0).standard_normal((2, 4)).astype("float32")
-    loaded = keras.saving.load_model(tmp_path / "3_net_G.keras")
-    np.testing.assert_allclose(loaded(x, training=False), g(x, training=False), atol=0)
+    for name in ("3_net_G.keras", "latest_net_G.keras"):
+        loaded = keras.saving.load_model(tmp_path / name)
+        np.testing.assert_allclose(loaded(x, training=False), g(x, training=False), atol=0)
+    loaded = keras.saving.load_model(tmp_path / "2_net_G.keras")
+    assert np.abs(np.asarray(loaded(x, training=False)) - np.asarray(g(x, training=False))).max() > 0.1
 
 
 def test_save_keras_atomic_leaves_no_temporary(tmp_path):

@@ -243,9 +243,9 @@ def save_keras_atomic(model: keras.Model, path) -> str:
 
 
 class NetworkSnapshots(_ProgressCallback):
-    """`latest_net_{G,D,E}.keras` every `save_latest_freq` steps and at every epoch end;
-    `<epoch>_net_{G,D,E}.keras` every `save_epoch_freq` epochs and after the last epoch (the
-    reference's `train.py`; epochs are 1-based in file names)."""
+    """`latest_net_{G,D,E}.keras` every `save_latest_freq` steps; after every `save_epoch_freq`-th
+    epoch and the last one, `latest_*` and `<epoch>_net_{G,D,E}.keras` (the reference's `train.py`;
+    epochs are 1-based in file names)."""
 
     def __init__(self, folder, networks: dict, progress: TrainingProgress, save_latest_freq: int,
                  save_epoch_freq: int):
@@ -257,14 +257,22 @@ class NetworkSnapshots(_ProgressCallback):
         self._before = progress.step
         self.saved_latest_at = None
 
-    def save(self, tag) -> list[str]:
-        return [save_keras_atomic(net, os.path.join(self.folder, f"{tag}_net_{key}.keras"))
-                for key, net in self.networks.items()]
+    def path(self, tag, key) -> str:
+        return os.path.join(self.folder, f"{tag}_net_{key}.keras")
 
     def save_latest(self):
         if self.saved_latest_at != self.progress.step:
-            self.save("latest")
+            for key, net in self.networks.items():
+                save_keras_atomic(net, self.path("latest", key))
             self.saved_latest_at = self.progress.step
+
+    def save_epoch(self, epoch: int):
+        """`<epoch>_net_*.keras`: copies of the latest files, written for this very step."""
+        self.save_latest()
+        for key in self.networks:
+            tmp = self.path(f".{epoch}.{os.getpid()}.tmp", key)
+            shutil.copyfile(self.path("latest", key), tmp)
+            os.replace(tmp, self.path(epoch, key))
 
     def on_epoch_begin(self, epoch, logs=None):
         self._before = self.progress.step
@@ -277,10 +285,9 @@ class NetworkSnapshots(_ProgressCallback):
     def on_epoch_end(self, epoch, logs=None):
         if not self.progress.epoch_completed(epoch):
             return  # fit ended early (max steps, time budget): not an epoch end
-        self.save_latest()
         done = epoch + 1
         if (self.save_epoch_freq > 0 and done % self.save_epoch_freq == 0) or done == self.progress.total_epochs:
-            self.save(str(done))
+            self.save_epoch(done)
 
 
 class TimeBudget(_ProgressCallback):

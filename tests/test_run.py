@@ -1,0 +1,240 @@
+"""`dagan-tf train` (dagan_tf/training/run.py): the files a run writes, step-exact crash recovery,
+and a finished run doing nothing.
+
+One uninterrupted reference run (in this process) is compared with a run that is killed with
+SIGKILL after a backup and then started again with the same command (both in subprocesses, through
+the CLI). The tiny config still goes through every path: random crops and flips, the VAE encoder
+and its noise, the lr decay (niter 3 + niter_decay 2 epochs of 4 steps), backups in the middle of
+an epoch (every 3 steps).
+
+Grappler (TensorFlow's graph optimiser) is switched off in all three runs: it costs ~25 s per
+process on these tiny graphs and changes nothing that is tested here (every run uses the same
+setting).
+"""
+
+import csv
+import math
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+import yaml
+from PIL import Image
+
+from dagan_tf.config import config_from_dict, load_config
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+STEPS_PER_EPOCH, EPOCHS = 4, 5
+TOTAL = STEPS_PER_EPOCH * EPOCHS
+LOSSES = ["G_GAN", "G_GAN_Feat", "G_KLD", "D_fake", "D_real"]
+
+#: Runs the CLI in a subprocess with Grappler off (see the module docstring).
+_CLI = ("import sys, tensorflow as tf; tf.config.optimizer.set_experimental_options("
+        "{'disable_meta_optimizer': True}); from dagan_tf.cli import main; sys.exit(main(sys.argv[1:]))")
+
+
+def write_tiny_dataset(root, count=8, size=32, label_nc=3, seed=0):
+    """`{train,val}_{label,img}` folders of rectangles on a background, each class its colour."""
+    rng = np.random.default_rng(seed)
+    colours = np.array([(200, 40, 40), (40, 200, 40), (40, 40, 200), (200, 200, 40)])[:label_nc]
+    for phase, n in (("train", count), ("val", 3)):
+        for kind in ("label", "img"):
+            os.makedirs(os.path.join(root, f"{phase}_{kind}"), exist_ok=True)
+        for i in range(n):
+            label = np.zeros((size, size), np.uint8)
+            for c in range(1, label_nc):
+                y, x = rng.integers(0, size - 8, 2)
+                h, w = rng.integers(6, size // 2, 2)
+                label[y:y + h, x:x + w] = c
+            image = np.clip(colours[label] + rng.integers(-20, 20, (size, size, 3)), 0, 255).astype(np.uint8)
+            Image.fromarray(label).save(os.path.join(root, f"{phase}_label", f"scene{i}.png"))
+            Image.fromarray(image).save(os.path.join(root, f"{phase}_img", f"scene{i}.png"))
+    return root
+
+
+def tiny_config(tmp, name, **changes):
+    values = dict(
+        name=name, checkpoints_dir=os.path.join(tmp, "checkpoints"), dataset_mode="custom",
+        dataroot=os.path.join(tmp, "data"), label_nc=3, no_instance=True, load_size=36, crop_size=32,
+        ngf=8, ndf=8, z_dim=16, use_vae=True, no_vgg_loss=True, vgg_weights="none", batchSize=2,
+        niter=3, niter_decay=2, save_latest_freq=3, save_epoch_freq=2, display_freq=5, print_freq=1,
+        seed=7,
+    )
+    values.update(changes)
+    return config_from_dict(values)
+
+
+def _write_yaml(cfg, path):
+    with open(path, "w") as f:
+        yaml.safe_dump(cfg.to_dict(), f)
+    return path
+
+
+def _backup_state(run_dir):
+    folder = os.path.join(run_dir, "backup", f"step-{TOTAL:09d}")
+    with np.load(os.path.join(folder, "state.npz")) as z:
+        return {k: z[k] for k in z.files}
+
+
+def _csv_rows(run_dir):
+    with open(os.path.join(run_dir, "loss_log.csv")) as f:
+        return list(csv.DictReader(f))
+
+
+def _latest_backup_step(run_dir):
+    folder = os.path.join(run_dir, "backup")
+    steps = [int(n[5:]) for n in os.listdir(folder) if n.startswith("step-")
+             and os.path.isfile(os.path.join(folder, n, "meta.json"))] if os.path.isdir(folder) else []
+    return max(steps, default=0)
+
+
+@pytest.fixture(scope="module")
+def workdir(tmp_path_factory):
+    tmp = str(tmp_path_factory.mktemp("train"))
+    write_tiny_dataset(os.path.join(tmp, "data"))
+    return tmp
+
+
+def _cli(args, **kwargs):
+    return subprocess.Popen([sys.executable, "-c", _CLI, *args], cwd=REPO, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True, **kwargs)
+
+
+class _KillAfterBackup(threading.Thread):
+    """Watches a training subprocess and SIGKILLs it as soon as a backup of step >= `after` exists."""
+
+    def __init__(self, proc, run_dir, after, timeout=300):
+        super().__init__(daemon=True)
+        self.proc, self.run_dir, self.after, self.timeout = proc, run_dir, after, timeout
+        self.killed_at, self.output = None, ""
+
+    def run(self):
+        deadline = time.monotonic() + self.timeout
+        while (_latest_backup_step(self.run_dir) < self.after and self.proc.poll() is None
+               and time.monotonic() < deadline):
+            time.sleep(0.01)
+        os.kill(self.proc.pid, signal.SIGKILL)
+        self.output, _ = self.proc.communicate()
+        self.killed_at = _latest_backup_step(self.run_dir)
+
+
+@pytest.fixture(scope="module")
+def runs(workdir):
+    """Starts the run that gets killed (subprocess, through the CLI), then trains the uninterrupted
+    run in this process meanwhile (the machine has two cores)."""
+    from dagan_tf.training import run_training
+
+    crash_cfg = tiny_config(workdir, "crashed")
+    command = ["train", "--config", _write_yaml(crash_cfg, os.path.join(workdir, "crashed.yaml"))]
+    crash_dir = os.path.join(crash_cfg.checkpoints_dir, crash_cfg.name)
+    killer = _KillAfterBackup(_cli(command), crash_dir, after=6)
+    killer.start()
+
+    options = tf.config.optimizer.get_experimental_options()
+    tf.config.optimizer.set_experimental_options({"disable_meta_optimizer": True})
+    try:
+        cfg = tiny_config(workdir, "uninterrupted")
+        result = run_training(cfg, verbose=0)
+    finally:
+        tf.config.optimizer.set_experimental_options({"disable_meta_optimizer": False, **options})
+    killer.join()
+    return {"cfg": cfg, "result": result, "killer": killer, "command": command, "crash_dir": crash_dir}
+
+
+def test_train_writes_every_promised_file(runs):
+    cfg, result = runs["cfg"], runs["result"]
+    run_dir = result.run_dir
+    assert result.finished and result.step == TOTAL and result.resumed_from is None
+    names = set(os.listdir(run_dir))
+    nets = ["G", "D", "E"]
+    want = {f"{tag}_net_{n}.keras" for tag in ("latest", "2", "4", "5") for n in nets}
+    want |= {"config.yaml", "loss_log.csv", "logs", "backup"}
+    assert want <= names, want - names
+    assert not [n for n in names if "tmp" in n]
+    assert load_config(os.path.join(run_dir, "config.yaml")) == cfg
+
+    rows = _csv_rows(run_dir)
+    assert list(rows[0]) == ["step", "epoch", *LOSSES, "lr_G", "lr_D"]
+    assert [int(r["step"]) for r in rows] == list(range(1, TOTAL + 1))
+    assert all(math.isfinite(float(r[k])) for r in rows for k in LOSSES)
+    # lr decay by epoch (TTUR: G lr/2, D lr*2; epoch niter+1 = 4 still full, epoch 5 at half)
+    lr_by_epoch = {int(r["epoch"]): (float(r["lr_G"]), float(r["lr_D"])) for r in rows}
+    for epoch, factor in [(1, 1.0), (3, 1.0), (4, 1.0), (5, 0.5)]:
+        assert lr_by_epoch[epoch] == pytest.approx((1e-4 * factor, 4e-4 * factor), rel=1e-6)
+
+    # every .keras file loads and gives the in-memory network's output
+    model = result.model
+    rng = np.random.default_rng(0)
+    seg = np.eye(cfg.semantic_nc, dtype="float32")[rng.integers(0, 3, (2, 32, 32))]
+    z = rng.standard_normal((2, cfg.z_dim)).astype("float32")
+    g = keras.saving.load_model(os.path.join(run_dir, "latest_net_G.keras"))
+    assert np.abs(np.asarray(g([seg, z])) - np.asarray(model.generator([seg, z]))).max() <= 1e-6
+    e = keras.saving.load_model(os.path.join(run_dir, "latest_net_E.keras"))
+    image = rng.uniform(-1, 1, (2, 32, 32, 3)).astype("float32")
+    for got, ref in zip(e(image), model.encoder(image)):
+        assert np.abs(np.asarray(got) - np.asarray(ref)).max() <= 1e-6
+    d = keras.saving.load_model(os.path.join(run_dir, "latest_net_D.keras"))
+    x = np.concatenate([seg, image], -1)
+    assert np.abs(np.asarray(d(x)[-1][-1]) - np.asarray(model.discriminator(x)[-1][-1])).max() <= 1e-6
+    g2 = keras.saving.load_model(os.path.join(run_dir, "2_net_G.keras"))
+    assert np.abs(np.asarray(g2([seg, z])) - np.asarray(model.generator([seg, z]))).max() > 1e-4
+
+    # TensorBoard: every loss and lr every step, the image grid every display_freq steps
+    scalars, images = {}, {}
+    logs = os.path.join(run_dir, "logs")
+    for f in os.listdir(logs):
+        for event in tf.compat.v1.train.summary_iterator(os.path.join(logs, f)):
+            for v in event.summary.value:
+                kind = v.metadata.plugin_data.plugin_name
+                if kind == "scalars":
+                    scalars.setdefault(v.tag, []).append(event.step)
+                elif kind == "images":
+                    images[event.step] = tf.io.decode_png(tf.make_ndarray(v.tensor)[2]).numpy()
+    assert set(scalars) == {f"losses/{n}" for n in LOSSES} | {"learning_rate/lr_G", "learning_rate/lr_D"}
+    assert all(sorted(s) == list(range(1, TOTAL + 1)) for s in scalars.values())
+    assert sorted(images) == [5, 10, 15, 20]
+    # 4 rows (display examples) of label | generated | real, 32 px each, 2 px gaps
+    assert images[20].shape == (4 * 32 + 3 * 2, 3 * 32 + 2 * 2, 3)
+
+
+def test_crash_then_rerun_equals_uninterrupted_run(runs, capsys):
+    ref, killer, command, run_dir = runs["result"], runs["killer"], runs["command"], runs["crash_dir"]
+    killed_at = killer.killed_at
+    assert killer.proc.returncode == -signal.SIGKILL, killer.output
+    assert 6 <= killed_at < TOTAL, killer.output  # killed in the middle of the run, after a backup
+    assert "finished" not in killer.output
+
+    rerun = _cli(command)
+    out, _ = rerun.communicate(timeout=400)
+    assert rerun.returncode == 0, out
+    assert f"resumed from step {killed_at} (epoch {killed_at // STEPS_PER_EPOCH + 1}," in out
+    assert "Epoch 5/5" in out  # Keras' progress bar
+
+    # weights, batch-norm statistics, spectral-norm vectors, optimizer state: as if never killed
+    want, got = _backup_state(ref.run_dir), _backup_state(run_dir)
+    assert sorted(want) == sorted(got) and len(want) > 100
+    worst = max(float(np.abs(want[k].astype(np.float64) - got[k]).max()) for k in want)
+    assert worst <= 1e-6, worst
+    # every step's losses are the uninterrupted run's: same batches in the same order
+    ref_rows, rows = _csv_rows(ref.run_dir), _csv_rows(run_dir)
+    assert [int(r["step"]) for r in rows] == list(range(1, TOTAL + 1))
+    for a, b in zip(ref_rows, rows):
+        for k in LOSSES:
+            assert float(b[k]) == pytest.approx(float(a[k]), rel=1e-4, abs=1e-6), (a["step"], k)
+
+    # the same command on the finished run says so and changes nothing
+    from dagan_tf.cli import main
+
+    before = os.stat(os.path.join(run_dir, "latest_net_G.keras")).st_mtime_ns
+    capsys.readouterr()
+    assert main(command) == 0
+    out = capsys.readouterr().out
+    assert "is finished: step 20 of 20" in out and "Epoch" not in out, out
+    assert os.stat(os.path.join(run_dir, "latest_net_G.keras")).st_mtime_ns == before
