@@ -351,18 +351,21 @@ def init_weights(net: nn.Module, gain: float = 0.02) -> nn.Module:
     return net
 
 
-def build_torch_networks(cfg, device: str | torch.device | None = None) -> dict[str, nn.Module]:
+def build_torch_networks(cfg, device: str | torch.device | None = None,
+                         networks: tuple[str, ...] | None = None) -> dict[str, nn.Module]:
     """The reference networks for a DAGANConfig: {"G", "D"} plus "E" when cfg.use_vae.
 
+    `networks` picks others (e.g. ("E",) builds the encoder whatever `use_vae` says).
     `device="meta"` builds shapes only (no memory, no init), enough for state_dict listings.
     """
+    if networks is None:
+        networks = ("G", "D", "E") if cfg.use_vae else ("G", "D")
+    builders = {"G": SPADEGenerator, "D": MultiscaleDiscriminator, "E": ConvEncoder}
     device = torch.device(device) if device is not None else torch.device("cpu")
     nets = {}
     with device:
-        nets["G"] = SPADEGenerator(cfg)
-        nets["D"] = MultiscaleDiscriminator(cfg)
-        if cfg.use_vae:
-            nets["E"] = ConvEncoder(cfg)
+        for name in networks:
+            nets[name] = builders[name](cfg)
     if device.type != "meta":
         for net in nets.values():
             init_weights(net, cfg.init_variance)
