@@ -1,0 +1,78 @@
+"""Deploy a generator: SavedModel for TF Serving, TFLite (fp32 / fp16 / int8) and ONNX.
+
+    path = export_generator(cfg, "G.keras", format="tflite", quantize="fp16")
+
+Every format is built from the one serving function (`serving.build_serving_function`): label map
+(and instance map, and a seed with use_vae) in, uint8 RGB image out.
+"""
+
+from __future__ import annotations
+
+import os
+
+from dagan_tf.config import DAGANConfig
+from dagan_tf.export.onnx import convert_to_onnx
+from dagan_tf.export.saved_model import DEFAULT_BASE_DIR, export_saved_model, next_version
+from dagan_tf.export.serving import (
+    ServingModule,
+    build_semantic_map_function,
+    build_serving_function,
+    load_generator,
+    seeded_normal,
+    to_uint8_image,
+)
+from dagan_tf.export.tflite import QUANTIZE_MODES, check_builtin_ops, convert_to_tflite, representative_examples
+
+__all__ = [
+    "FORMATS",
+    "QUANTIZE_MODES",
+    "ServingModule",
+    "build_semantic_map_function",
+    "build_serving_function",
+    "check_builtin_ops",
+    "convert_to_onnx",
+    "convert_to_tflite",
+    "default_output_path",
+    "export_generator",
+    "export_saved_model",
+    "load_generator",
+    "next_version",
+    "representative_examples",
+    "seeded_normal",
+    "to_uint8_image",
+]
+
+FORMATS = ("saved_model", "tflite", "onnx")
+
+
+def default_output_path(config: DAGANConfig, format: str, quantize: str = "none", name: str | None = None) -> str:
+    """`saved_models/<name>.tflite` (`<name>_fp16.tflite`, `<name>_int8.tflite`) or `saved_models/<name>.onnx`.
+
+    (SavedModels get `saved_models/<name>/<version>/`, chosen by export_saved_model.)
+    """
+    name = name or config.name
+    suffix = "" if quantize == "none" else f"_{quantize}"
+    ext = {"tflite": ".tflite", "onnx": ".onnx"}[format]
+    return os.path.join(DEFAULT_BASE_DIR, f"{name}{suffix}{ext}")
+
+
+def export_generator(config: DAGANConfig, checkpoint, format: str = "saved_model", quantize: str = "none",
+                     out: str | None = None, name: str | None = None) -> str:
+    """Export a generator (`.keras` path or keras.Model) in `format`; returns the output path.
+
+    format: 'saved_model' (TF Serving layout, `saved_models/<name>/<version>/`), 'tflite' or 'onnx'.
+    quantize: 'none', or for TFLite 'fp16' / 'int8'. `name` defaults to `config.name`.
+    """
+    if format not in FORMATS:
+        raise ValueError(f"format={format!r} is not an export format; choose one of {', '.join(FORMATS)}")
+    if quantize not in QUANTIZE_MODES:
+        raise ValueError(f"quantize={quantize!r} is not allowed; choose one of {', '.join(QUANTIZE_MODES)}")
+    if quantize != "none" and format != "tflite":
+        raise ValueError(f"quantize={quantize!r} applies to format 'tflite' only (got format {format!r})")
+    generator = load_generator(checkpoint, config)
+    if format == "saved_model":
+        return export_saved_model(generator, config, out=out, name=name)
+    out = out or default_output_path(config, format, quantize, name)
+    if format == "tflite":
+        return convert_to_tflite(generator, config, out, quantize=quantize)
+    return convert_to_onnx(generator, config, out)

@@ -1,0 +1,353 @@
+"""dagan_tf.export.saved_model / serving: the TF Serving SavedModel and the one serving function.
+
+Acceptance: the SavedModel loaded with tf.saved_model.load and called through `serving_default` gives
+the Keras model's uint8 image (equal on >= 99.9 % of pixels, off by at most 1 elsewhere); wrong sizes
+and label values that are no class fail with a message naming the input and the bad value.
+
+The helpers at the top (tiny_config, calibrated_generator, example_inputs, keras_image) are shared
+by the other export test files.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+import dagan_tf  # noqa: F401
+from dagan_tf import cli
+from dagan_tf.config import DAGANConfig, save_config
+from dagan_tf.data import map_label_values
+from dagan_tf.data.demo import render_scene
+from dagan_tf.export import export_generator, export_saved_model, next_version
+from dagan_tf.export.serving import (
+    ServingModule,
+    build_serving_function,
+    class_ids_from_label_values,
+    label_values_from_class_ids,
+    load_generator,
+    seeded_normal,
+)
+from dagan_tf.models import build_generator
+from dagan_tf.semantic import semantic_map
+
+
+# ---------------------------------------------------------------------------------------------
+# shared helpers
+# ---------------------------------------------------------------------------------------------
+def tiny_config(**changes) -> DAGANConfig:
+    """ngf 8, 32x64 images (crop 64, aspect 2: a non-square size catches H/W mix-ups), 5 classes + dontcare."""
+    values = dict(name="tiny", dataset_mode="coco", dataroot="/nonexistent/dagan_tf_test_data", label_nc=5,
+                  contain_dontcare_label=True, no_instance=False, crop_size=64, load_size=64, aspect_ratio=2.0,
+                  ngf=8)
+    values.update(changes)
+    return DAGANConfig(**values)
+
+
+def example_inputs(config: DAGANConfig, count: int, seed: int = 0) -> dict:
+    """Demo scenes at the config's size as the serving inputs: label file values (a few dontcare
+    pixels when the config has dontcare), instance ids, seeds."""
+    h, w = config.image_hw
+    labels, instances = [], []
+    for i in range(count):
+        label, instance, _ = render_scene(np.random.default_rng((seed, 99, i)), h, w)
+        ids = label.astype(np.int32) % config.label_nc
+        if config.contain_dontcare_label:
+            ids[: h // 8, : w // 8] = config.label_nc
+        labels.append(label_values_from_class_ids(ids, config))
+        instances.append(instance.astype(np.int32))
+    out = {"label": np.stack(labels)}
+    if not config.no_instance:
+        out["instance"] = np.stack(instances)
+    if config.use_vae:
+        out["seed"] = np.arange(count, dtype=np.int32) + 1000 * seed
+    return out
+
+
+def _generator_input(config, inputs, z=None):
+    ids = class_ids_from_label_values(tf.constant(inputs["label"]), config)
+    seg = semantic_map(ids, None if config.no_instance else tf.constant(inputs["instance"]), config)
+    if config.use_vae:
+        if z is None:
+            z = seeded_normal(tf.constant(inputs["seed"]), config.z_dim)
+        return [seg, z]
+    return seg
+
+
+def calibrated_generator(config: DAGANConfig, seed: int = 0) -> keras.Model:
+    """A random-weight generator with realistic numbers, so comparisons mean something.
+
+    The reference init (gain 0.02) with fresh batch-norm statistics saturates every pixel at 0 or 255;
+    a few training-mode passes bring the running statistics (and spectral u, v) to the data, and
+    conv_img is scaled so the output spreads over [0, 255] (pre-tanh std 0.6) instead of sitting at 128.
+    """
+    keras.utils.set_random_seed(seed)
+    generator = build_generator(config)
+    inputs = example_inputs(config, 4, seed=seed + 1)
+    z = tf.random.normal((4, config.z_dim), seed=seed)
+    train_pass = tf.function(lambda x: generator(x, training=True))  # eager passes take a second each
+    for _ in range(8):
+        train_pass(_generator_input(config, inputs, z))
+    out = generator(_generator_input(config, inputs, z), training=False).numpy()
+    pre_tanh_std = float(np.arctanh(np.clip(out, -0.999999, 0.999999)).std())
+    conv_img = generator.get_layer("conv_img")
+    conv_img.kernel.assign(conv_img.kernel * (0.6 / pre_tanh_std))
+    return generator
+
+
+def keras_image(generator: keras.Model, config: DAGANConfig, inputs: dict) -> np.ndarray:
+    """The Keras model's image as uint8, computed outside the export code's graph (NumPy rounding)."""
+    g = generator(_generator_input(config, inputs), training=False).numpy()
+    return np.clip(np.round((g + 1.0) * 127.5), 0, 255).astype(np.uint8)
+
+
+def pixel_agreement(got: np.ndarray, want: np.ndarray) -> dict:
+    """max / mean abs difference, share of exactly equal values and of values within 1, PSNR (dB)."""
+    assert got.shape == want.shape and got.dtype == np.uint8, (got.shape, got.dtype, want.shape)
+    d = np.abs(got.astype(np.int32) - want.astype(np.int32))
+    mse = float(np.mean(d.astype(np.float64) ** 2))
+    return {"max": int(d.max()), "mean": float(d.mean()), "equal": float(np.mean(d == 0)),
+            "within1": float(np.mean(d <= 1)), "psnr": 10 * np.log10(255.0**2 / max(mse, 1e-12))}
+
+
+# ---------------------------------------------------------------------------------------------
+# fixtures
+# ---------------------------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def config():
+    return tiny_config()
+
+
+@pytest.fixture(scope="module")
+def generator(config):
+    return calibrated_generator(config)
+
+
+@pytest.fixture(scope="module")
+def exported(config, generator, tmp_path_factory):
+    """`dagan-tf export` of the generator's .keras file into a folder that already holds version 1."""
+    work = tmp_path_factory.mktemp("export")
+    checkpoint = work / "G.keras"
+    generator.save(checkpoint)
+    cfg_path = work / "tiny.yaml"
+    save_config(config, cfg_path)
+    (work / "saved_models" / "tiny" / "1").mkdir(parents=True)  # an older version is there
+    with pytest.MonkeyPatch.context() as mp:
+        mp.chdir(work)
+        assert cli.main(["export", "--config", str(cfg_path), "--checkpoint", str(checkpoint)]) == 0
+    return str(work / "saved_models" / "tiny" / "2")
+
+
+@pytest.fixture(scope="module")
+def loaded(exported):
+    return tf.saved_model.load(exported)
+
+
+# ---------------------------------------------------------------------------------------------
+# the serving contract
+# ---------------------------------------------------------------------------------------------
+def test_generator_is_not_saturated(generator, config):
+    """The comparisons below are only meaningful if the image varies (std > 30 of 255, few clipped pixels)."""
+    img = keras_image(generator, config, example_inputs(config, 2))
+    assert img.std() > 30.0, img.std()
+    assert np.mean((img == 0) | (img == 255)) < 0.05
+
+
+def test_serving_default_matches_keras(loaded, generator, config):
+    inputs = example_inputs(config, 3, seed=5)
+    want = keras_image(generator, config, inputs)
+    got = loaded.signatures["serving_default"](**{k: tf.constant(v) for k, v in inputs.items()})["image"].numpy()
+    stats = pixel_agreement(got, want)
+    assert stats["equal"] >= 0.999 and stats["max"] <= 1, stats
+
+
+def test_serving_uint8_signature_matches(loaded, config):
+    inputs = example_inputs(config, 2, seed=6)
+    as_int32 = loaded.signatures["serving_default"](**{k: tf.constant(v) for k, v in inputs.items()})["image"]
+    feeds = {k: tf.constant(v) for k, v in inputs.items()}
+    feeds["label"] = tf.constant(inputs["label"].astype(np.uint8))
+    as_uint8 = loaded.signatures["serving_uint8"](**feeds)["image"]
+    np.testing.assert_array_equal(as_uint8.numpy(), as_int32.numpy())
+
+
+def test_semantic_map_signature_matches_keras(loaded, generator, config):
+    inputs = example_inputs(config, 2, seed=7)
+    seg = _generator_input(config, inputs)
+    out = loaded.signatures["semantic_map"](semantic_map=seg)
+    want = generator(seg, training=False).numpy()
+    np.testing.assert_allclose(out["image_float"].numpy(), want, atol=1e-5)
+    assert pixel_agreement(out["image"].numpy(), keras_image(generator, config, inputs))["max"] <= 1
+
+
+def _signature_io(fn):
+    inputs = {name: (spec.dtype, tuple(spec.shape.as_list())) for name, spec in fn.structured_input_signature[1].items()}
+    outputs = {name: (spec.dtype, tuple(spec.shape.as_list())) for name, spec in fn.structured_outputs.items()}
+    return inputs, outputs
+
+
+def test_signatures_list_dtypes_and_shapes(loaded, config):
+    h, w = config.image_hw
+    assert set(loaded.signatures.keys()) == {"serving_default", "serving_uint8", "semantic_map"}
+    inputs, outputs = _signature_io(loaded.signatures["serving_default"])
+    assert inputs == {"label": (tf.int32, (None, None, None)), "instance": (tf.int32, (None, None, None))}
+    assert outputs == {"image": (tf.uint8, (None, h, w, 3))}
+    inputs, _ = _signature_io(loaded.signatures["serving_uint8"])
+    assert inputs["label"] == (tf.uint8, (None, None, None))
+    inputs, outputs = _signature_io(loaded.signatures["semantic_map"])
+    assert inputs == {"semantic_map": (tf.float32, (None, h, w, config.semantic_nc))}
+    assert outputs == {"image": (tf.uint8, (None, h, w, 3)), "image_float": (tf.float32, (None, h, w, 3))}
+
+
+def test_saved_model_cli_shows_both_signatures(exported):
+    cli_path = os.path.join(os.path.dirname(sys.executable), "saved_model_cli")
+    res = subprocess.run([cli_path, "show", "--dir", exported, "--all"], capture_output=True, text=True, timeout=120)
+    assert res.returncode == 0, res.stderr[-2000:]
+    text = res.stdout
+    for needle in ("signature_def['serving_default']", "signature_def['semantic_map']", "inputs['label']",
+                   "inputs['semantic_map']", "outputs['image']", "DT_UINT8", "shape: (-1, 32, 64, 3)"):
+        assert needle in text, needle
+
+
+# ---------------------------------------------------------------------------------------------
+# input checks: clear errors, no silent clamp
+# ---------------------------------------------------------------------------------------------
+def _call(fn, **arrays):
+    return fn(**{k: tf.constant(v) for k, v in arrays.items()})
+
+
+def test_label_value_outside_classes_fails_with_message(loaded, config):
+    inputs = example_inputs(config, 1)
+    inputs["label"][0, 3, 4] = 7  # label_nc = 5: 0..4 classes, 5 and 255 dontcare
+    inputs["label"][0, 5, 6] = 42
+    with pytest.raises(tf.errors.InvalidArgumentError) as err:
+        _call(loaded.signatures["serving_default"], **inputs)
+    message = str(err.value)
+    assert "input `label`" in message and "[7 42]" in message, message
+
+
+def test_dontcare_255_is_a_valid_label(loaded, generator, config):
+    inputs = example_inputs(config, 1)
+    inputs["label"][0, :4, :] = 255
+    got = _call(loaded.signatures["serving_default"], **inputs)["image"].numpy()
+    assert pixel_agreement(got, keras_image(generator, config, inputs))["max"] <= 1
+
+
+def test_wrong_label_size_fails_with_message(loaded, config):
+    h, w = config.image_hw
+    with pytest.raises(tf.errors.InvalidArgumentError) as err:
+        _call(loaded.signatures["serving_default"], label=np.zeros((1, h, w + 8), np.int32),
+              instance=np.zeros((1, h, w + 8), np.int32))
+    message = str(err.value)
+    assert "input `label`" in message and f"(batch, {h}, {w})" in message and f"[1 {h} {w + 8}]" in message, message
+
+
+def test_wrong_instance_size_fails_with_message(loaded, config):
+    h, w = config.image_hw
+    with pytest.raises(tf.errors.InvalidArgumentError) as err:
+        _call(loaded.signatures["serving_default"], label=np.zeros((1, h, w), np.int32),
+              instance=np.zeros((1, h - 4, w), np.int32))
+    message = str(err.value)
+    assert "input `instance`" in message and f"[1 {h - 4} {w}]" in message, message
+
+
+def test_without_dontcare_255_is_rejected():
+    cfg = tiny_config(contain_dontcare_label=False, no_instance=True)
+    serve = build_serving_function(build_generator(cfg), cfg)
+    label = np.zeros((1,) + cfg.image_hw, np.int32)
+    label[0, 0, 0] = 255
+    with pytest.raises(tf.errors.InvalidArgumentError, match=r"input `label`.*valid values 0\.\.4.*\[255\]"):
+        serve(tf.constant(label))
+
+
+# ---------------------------------------------------------------------------------------------
+# label values, seeds, VAE
+# ---------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("mode,dontcare", [("coco", True), ("coco", False), ("ade20k", True), ("ade20k", False)])
+def test_label_values_map_like_the_data_pipeline(mode, dontcare):
+    cfg = tiny_config(dataset_mode=mode, contain_dontcare_label=dontcare)
+    raw = np.array([[[0, 1, 2, 3, 4, 5, 255]]], np.uint8)
+    got = class_ids_from_label_values(tf.constant(raw), cfg).numpy()
+    np.testing.assert_array_equal(got, map_label_values(raw, cfg))
+    ids = np.arange(cfg.num_classes, dtype=np.int32)
+    np.testing.assert_array_equal(class_ids_from_label_values(tf.constant(label_values_from_class_ids(ids, cfg)),
+                                                              cfg).numpy(), ids)
+
+
+def _minstd_normal(seed: int, dim: int) -> np.ndarray:
+    """Python-integer MINSTD + Box-Muller, the definition seeded_normal implements."""
+    m, a = 2**31 - 1, 48271
+    x = 1 + seed % (m - 1)
+    u = []
+    for _ in range(2 * dim):
+        x = a * x % m
+        u.append(x / 2**31)
+    u = np.array(u, np.float64)
+    return np.sqrt(-2 * np.log(u[0::2])) * np.cos(2 * np.pi * u[1::2])
+
+
+def test_seeded_normal_is_minstd_box_muller():
+    seeds = np.array([0, 1, 12345, -7, 2**31 - 1], np.int32)
+    z = seeded_normal(tf.constant(seeds), 64).numpy()
+    want = np.stack([_minstd_normal(int(s), 64) for s in seeds])
+    np.testing.assert_allclose(z, want, atol=2e-4)
+    assert not np.allclose(z[0], z[1])
+
+
+def test_seeded_normal_is_standard_normal():
+    z = seeded_normal(tf.range(256), 256).numpy().ravel()  # 65,536 samples
+    assert abs(z.mean()) < 0.02 and abs(z.std() - 1.0) < 0.02, (z.mean(), z.std())
+    assert abs(np.mean(np.abs(z) < 1.0) - 0.6827) < 0.01
+
+
+def test_vae_serving_function_draws_z_from_seed():
+    cfg = tiny_config(use_vae=True, crop_size=32, aspect_ratio=1.0)
+    g = calibrated_generator(cfg, seed=3)
+    module = ServingModule(g, cfg)
+    inputs = example_inputs(cfg, 2, seed=2)
+    got = module.serve(**{k: tf.constant(v) for k, v in inputs.items()})["image"].numpy()
+    assert pixel_agreement(got, keras_image(g, cfg, inputs))["max"] <= 1
+    inputs2 = dict(inputs, seed=inputs["seed"] + 1)
+    other = module.serve(**{k: tf.constant(v) for k, v in inputs2.items()})["image"].numpy()
+    assert pixel_agreement(other, got)["mean"] > 1.0  # another seed, another style
+    with pytest.raises(tf.errors.InvalidArgumentError, match="input `seed`"):
+        module.serve(**{k: tf.constant(v) for k, v in dict(inputs, seed=np.zeros(3, np.int32)).items()})
+
+
+# ---------------------------------------------------------------------------------------------
+# layout, CLI, loading
+# ---------------------------------------------------------------------------------------------
+def test_next_version_counts_integer_folders(tmp_path):
+    assert next_version(str(tmp_path / "none")) == 1
+    for d in ("1", "2", "10", "tmp", ".tmp-3"):
+        (tmp_path / d).mkdir()
+    (tmp_path / "11").write_text("a file, not a version")
+    assert next_version(str(tmp_path)) == 11
+
+
+def test_export_refuses_existing_output(exported, generator, config):
+    with pytest.raises(ValueError, match="already exists"):
+        export_saved_model(generator, config, out=exported)
+
+
+def test_cli_export_writes_next_version(exported):
+    assert exported.endswith(os.path.join("saved_models", "tiny", "2"))
+    assert os.path.isfile(os.path.join(exported, "saved_model.pb"))
+    assert os.path.isfile(os.path.join(exported, "assets.extra", "dagan_config.yaml"))
+    leftovers = [d for d in os.listdir(os.path.dirname(exported)) if d.startswith(".tmp")]
+    assert leftovers == []
+
+
+def test_checkpoint_that_does_not_fit_the_config_is_named(tmp_path, generator, config):
+    checkpoint = tmp_path / "G.keras"
+    generator.save(checkpoint)
+    with pytest.raises(ValueError, match=r"G\.keras.*label_nc=7"):
+        load_generator(str(checkpoint), config.replace(label_nc=7))
+    with pytest.raises(FileNotFoundError, match="missing.keras"):
+        export_generator(config, str(tmp_path / "missing.keras"))
+    with pytest.raises(ValueError, match="quantize='int8' applies to format 'tflite' only"):
+        export_generator(config, generator, format="saved_model", quantize="int8")
