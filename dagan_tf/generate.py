@@ -1,0 +1,211 @@
+"""`dagan-tf generate`: a trained generator on the test split -> PNGs and an `index.html` results page.
+
+Like the reference's `test.py` the page lives in `<results_dir>/<name>/test_<epoch>/` (`epoch` from
+the checkpoint's file name: `latest_net_G.keras` -> `latest`, `20_net_G.keras` -> `20`), with the
+images in `images/input_label/`, `images/synthesized_image/` and (here also) `images/real_image/`,
+shown side by side per example. The data is the test-phase pipeline (`phase_folder('test')` = the
+validation files, centred crops, no flip, file order).
+
+With `use_vae` the generator needs a style code z:
+- `style_image`: one image is encoded (`z = mu + exp(logvar / 2) * eps`, eps drawn with `seed`) and
+  that z styles every label map (style-guided synthesis; the reference has no ready path for it);
+- otherwise each label map's paired photo is encoded, as the reference's test does;
+- without an encoder checkpoint, z ~ N(0, 1) drawn with `seed`.
+The encoder is `encoder_checkpoint`, or the `_net_E.keras` file beside the generator's.
+"""
+
+from __future__ import annotations
+
+import os
+
+import keras
+import numpy as np
+
+from dagan_tf.config import DAGANConfig
+from dagan_tf.visualize import colorize_label, label_palette, save_png, to_uint8_image, write_results_page
+
+__all__ = [
+    "generate_results",
+    "load_network",
+    "checkpoint_epoch",
+    "encoder_path_for",
+    "load_style_image",
+    "reparameterize",
+]
+
+_KINDS = ("input_label", "synthesized_image", "real_image")
+
+
+def checkpoint_epoch(checkpoint: str) -> str:
+    """`.../20_net_G.keras` -> '20', `latest_net_G.keras` -> 'latest', other names -> their stem."""
+    stem = os.path.basename(os.fspath(checkpoint))
+    stem = stem[: -len(".keras")] if stem.endswith(".keras") else os.path.splitext(stem)[0]
+    return stem.split("_net_")[0] if "_net_" in stem else stem
+
+
+def encoder_path_for(generator_checkpoint: str) -> str:
+    """The encoder file saved beside a generator: `X_net_G.keras` -> `X_net_E.keras`."""
+    folder, name = os.path.split(os.fspath(generator_checkpoint))
+    return os.path.join(folder, name.replace("_net_G", "_net_E"))
+
+
+def load_network(path: str, what: str) -> keras.Model:
+    """Load a `.keras` network (our custom layers registered), naming the file on failure."""
+    import dagan_tf.layers  # noqa: F401  (registers the custom layers)
+    import dagan_tf.models  # noqa: F401
+
+    path = os.fspath(path)
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f"{what} checkpoint not found: {path}")
+    if not path.endswith(".keras"):
+        raise ValueError(f"{what} checkpoint {path} is not a .keras file (convert .pth files with "
+                         "`dagan-tf convert` first)")
+    try:
+        return keras.saving.load_model(path, compile=False)
+    except Exception as e:
+        raise ValueError(f"cannot load {what} checkpoint {path}: {type(e).__name__}: {e}") from e
+
+
+def _check_generator(generator: keras.Model, config: DAGANConfig, path: str) -> None:
+    inputs = generator.inputs
+    want = 2 if config.use_vae else 1
+    if len(inputs) != want:
+        raise ValueError(
+            f"generator checkpoint {path} takes {len(inputs)} input(s) but config key 'use_vae' is "
+            f"{config.use_vae} (expects {want}); use the config the generator was trained with"
+        )
+    h, w, c = inputs[0].shape[1:]
+    if c != config.semantic_nc or (h, w) != tuple(config.image_hw):
+        raise ValueError(
+            f"generator checkpoint {path} expects semantic maps ({h}, {w}, {c}) but the config gives "
+            f"{tuple(config.image_hw) + (config.semantic_nc,)} (keys label_nc, contain_dontcare_label, "
+            "no_instance, crop_size, aspect_ratio); use the config the generator was trained with"
+        )
+
+
+def load_style_image(path: str, config: DAGANConfig) -> np.ndarray:
+    """An image file -> float32 `(1, H, W, 3)` in [-1, 1] at `config.image_hw` (bicubic, as photos)."""
+    from PIL import Image
+
+    path = os.fspath(path)
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f"style image not found: {path}")
+    try:
+        img = Image.open(path).convert("RGB")
+    except Exception as e:
+        raise ValueError(f"cannot read style image {path}: {type(e).__name__}: {e}") from None
+    height, width = config.image_hw
+    img = img.resize((width, height), Image.BICUBIC)
+    return (np.asarray(img, dtype=np.float32) / 127.5 - 1.0)[None]
+
+
+def reparameterize(mu: np.ndarray, logvar: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """z = mu + exp(logvar / 2) * eps, eps ~ N(0, 1) from `rng` (the reference's test-time z)."""
+    eps = rng.standard_normal(np.shape(mu)).astype(np.float32)
+    return (np.asarray(mu, np.float32) + np.exp(0.5 * np.asarray(logvar, np.float32)) * eps).astype(np.float32)
+
+
+def _encode(encoder, images: np.ndarray, rng) -> np.ndarray:
+    mu, logvar = encoder(images, training=False)
+    return reparameterize(keras.ops.convert_to_numpy(mu), keras.ops.convert_to_numpy(logvar), rng)
+
+
+def _stems(paths) -> list[str]:
+    out = []
+    for p in np.asarray(paths).reshape(-1):
+        p = p.decode() if isinstance(p, bytes) else str(p)
+        out.append(os.path.splitext(os.path.basename(p))[0])
+    return out
+
+
+def generate_results(
+    config: DAGANConfig,
+    checkpoint: str,
+    results_dir: str | None = None,
+    how_many: int | None = None,
+    style_image: str | None = None,
+    seed: int = 0,
+    encoder_checkpoint: str | None = None,
+    *,
+    verbose: bool = True,
+) -> str:
+    """Run the generator `checkpoint` over the test split of `config`; write the PNGs and the page.
+
+    Args:
+        config: the config the generator was trained with (`dataroot` may point elsewhere).
+        checkpoint: generator `.keras` file.
+        results_dir: root of the results (default `config.results_dir`).
+        how_many: examples to generate (default: all).
+        style_image: with `use_vae`, an image whose code styles every label map.
+        seed: seed of the VAE noise.
+        encoder_checkpoint: with `use_vae`, the encoder `.keras` file (default: beside `checkpoint`).
+    Returns the path of `index.html`.
+    """
+    from dagan_tf.data import build_dataset, dataset_files
+    from dagan_tf.semantic import semantic_map
+
+    if how_many is not None and how_many < 1:
+        raise ValueError(f"--how-many must be >= 1, got {how_many}")
+    if style_image and not config.use_vae:
+        raise ValueError("--style needs a generator trained with use_vae: true (config key 'use_vae' is false)")
+    generator = load_network(checkpoint, "generator")
+    _check_generator(generator, config, checkpoint)
+
+    encoder = None
+    if config.use_vae:
+        enc_path = encoder_checkpoint or encoder_path_for(checkpoint)
+        if os.path.isfile(enc_path):
+            encoder = load_network(enc_path, "encoder")
+        elif encoder_checkpoint or style_image:
+            raise FileNotFoundError(f"encoder checkpoint not found: {enc_path} (needed for the style code)")
+        elif verbose:
+            print(f"no encoder at {enc_path}: drawing z ~ N(0, 1) with seed {seed}")
+    rng = np.random.default_rng(seed)
+    style_z = _encode(encoder, load_style_image(style_image, config), rng) if style_image else None
+
+    epoch = checkpoint_epoch(checkpoint)
+    page_dir = os.path.join(results_dir or config.results_dir, config.name, f"test_{epoch}")
+    palette = label_palette(config)
+    ds = build_dataset(config, "test", batch_size=config.batchSize, shuffle=False)
+    total = len(dataset_files(config, "test"))
+    bar = keras.utils.Progbar(min(total, how_many or total), unit_name="image", verbose=1 if verbose else 0)
+    rows, done, used = [], 0, set()
+    for batch in ds:
+        label = batch["label"].numpy()
+        n = label.shape[0] if how_many is None else min(label.shape[0], how_many - done)
+        if n <= 0:
+            break
+        instance = None if config.no_instance else batch["instance"]
+        semantic = semantic_map(batch["label"], instance, config)
+        inputs = semantic
+        if config.use_vae:
+            if style_z is not None:
+                z = np.repeat(style_z, label.shape[0], axis=0)
+            elif encoder is not None:
+                z = _encode(encoder, batch["image"].numpy(), rng)
+            else:
+                z = rng.standard_normal((label.shape[0], config.z_dim)).astype(np.float32)
+            inputs = [semantic, keras.ops.convert_to_tensor(z)]
+        fake = to_uint8_image(keras.ops.convert_to_numpy(generator(inputs, training=False)))
+        real = to_uint8_image(batch["image"].numpy())
+        colours = colorize_label(label, palette)
+        for i, stem in enumerate(_stems(batch["path"])[:n]):
+            name, k = stem, 1
+            while name in used:  # same stem in two folders (e.g. coco portraits)
+                k += 1
+                name = f"{stem}_{k}"
+            used.add(name)
+            cells = []
+            for kind, picture in zip(_KINDS, (colours[i], fake[i], real[i])):
+                rel = os.path.join("images", kind, f"{name}.png")
+                save_png(os.path.join(page_dir, rel), picture)
+                cells.append((kind, rel))
+            rows.append((name, cells))
+        done += n
+        bar.update(done)
+        if how_many is not None and done >= how_many:
+            break
+    title = f"Experiment = {config.name}, Phase = test, Epoch = {epoch}"
+    if style_image:
+        title += f", Style = {os.path.basename(style_image)}"
+    return write_results_page(os.path.join(page_dir, "index.html"), title, rows)
