@@ -292,28 +292,39 @@ class NetworkSnapshots(_ProgressCallback):
 
 class TimeBudget(_ProgressCallback):
     """Stops training once `seconds` have passed (the demo), drawing a progress bar in seconds
-    with the latest losses when `show_bar`."""
+    with the step and the latest losses when `show_bar`.
 
-    def __init__(self, seconds: float, progress: TrainingProgress, show_bar: bool = True,
-                 shown: Iterable[str] = ()):
+    The clock starts when training starts, or with `start_at_first_step` when the first step is
+    done (so the time tracing the graph takes is not counted). `progress` may be None when the
+    callback is handed to `run_training`, which sets it.
+    """
+
+    def __init__(self, seconds: float, progress: TrainingProgress | None = None, show_bar: bool = True,
+                 shown: Iterable[str] = (), start_at_first_step: bool = False):
         super().__init__(progress)
         self.seconds = float(seconds)
         self.show_bar = show_bar
         self.shown = tuple(shown)
+        self.start_at_first_step = start_at_first_step
         self.start = None
         self.bar = None
 
+    def _start(self):
+        self.start = time.monotonic()
+        if self.show_bar:
+            self.bar = keras.utils.Progbar(max(1, round(self.seconds)), unit_name="s",
+                                           stateful_metrics=["step", *self.shown])
+
     def on_train_begin(self, logs=None):
-        if self.start is None:
-            self.start = time.monotonic()
-            if self.show_bar:
-                self.bar = keras.utils.Progbar(max(1, round(self.seconds)), unit_name="s",
-                                               stateful_metrics=["step", *self.shown])
+        if self.start is None and not self.start_at_first_step:
+            self._start()
 
     def elapsed(self) -> float:
         return 0.0 if self.start is None else time.monotonic() - self.start
 
     def on_train_batch_end(self, batch, logs=None):
+        if self.start is None:
+            self._start()
         elapsed = self.elapsed()
         over = elapsed >= self.seconds
         if self.bar is not None:

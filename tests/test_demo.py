@@ -1,0 +1,80 @@
+"""`dagan-tf demo` (dagan_tf/training/demo.py): on a tiny budget the generated pictures take the
+colours of their classes far better than the untrained generator's."""
+
+import json
+import os
+import re
+
+import numpy as np
+import pytest
+import tensorflow as tf
+from PIL import Image
+
+from dagan_tf.training.demo import (
+    CPU_DEMO_OVERRIDES,
+    class_mean_colours,
+    colour_class_accuracy,
+    demo_config,
+    run_demo,
+)
+from dagan_tf.visualize import label_palette
+
+
+def test_colour_class_accuracy_on_known_pictures():
+    labels = np.zeros((1, 4, 4), int)
+    labels[0, :, 2:] = 1
+    real = np.zeros((1, 4, 4, 3))
+    real[0, :, 2:] = (200, 200, 200)
+    colours = class_mean_colours(real, labels, 3)
+    np.testing.assert_array_equal(colours[:2], [(0, 0, 0), (200, 200, 200)])
+    assert np.isnan(colours[2]).all()
+    assert colour_class_accuracy(real, labels, colours) == 1.0
+    assert colour_class_accuracy(200 - real, labels, colours) == 0.0
+    flat = np.full_like(real, 90.0)  # one colour everywhere: only class 0's pixels are right
+    assert colour_class_accuracy(flat, labels, colours) == 0.5
+
+
+def test_demo_config_is_the_yaml_plus_cpu_overrides(tmp_path):
+    cfg = demo_config(str(tmp_path))
+    assert (cfg.dataset_mode, cfg.label_nc, cfg.image_hw) == ("demo", 8, (64, 128))
+    assert cfg.batchSize == CPU_DEMO_OVERRIDES["batchSize"]
+    assert cfg.dataroot == os.path.join(str(tmp_path), "data")
+    assert cfg.checkpoints_dir == os.path.join(str(tmp_path), "checkpoints")
+
+
+def test_tiny_demo_pictures_follow_the_label_maps(tmp_path):
+    out = str(tmp_path / "demo")
+    # 32x32 pictures of 8 classes, a tiny model, a higher lr: what the demo does, in seconds
+    tiny = dict(crop_size=32, load_size=32, aspect_ratio=1.0, ngf=8, ndf=8, batchSize=4, lr=0.001)
+    options = tf.config.optimizer.get_experimental_options()
+    tf.config.optimizer.set_experimental_options({"disable_meta_optimizer": True})  # ~25 s less tracing
+    try:
+        page = run_demo(out, minutes=0.4, overrides=tiny, scenes=40, scene_size=64, verbose=False)
+    finally:
+        tf.config.optimizer.set_experimental_options({"disable_meta_optimizer": False, **options})
+
+    scores = json.load(open(os.path.join(out, "colour_score.json")))
+    assert scores["step"] >= 5
+    # chance is ~1/(classes per picture), about a quarter here
+    assert scores["before"] < 0.35
+    assert scores["after"] >= scores["before"] + 0.15, scores
+
+    # the results page, read back from its PNGs, tells the same
+    page_dir = os.path.dirname(page)
+    assert page == os.path.join(out, "results", "demo", "test_latest", "index.html")
+    names = re.findall(r"<h3>([^<]+)</h3>", open(page).read())
+    assert names == [f"demo_{i:05d}" for i in range(4)]  # the 4 validation scenes of 40
+
+    def read(kind):
+        return np.stack([np.asarray(Image.open(os.path.join(page_dir, "images", kind, f"{n}.png")))
+                         for n in names]).astype(np.float64)
+
+    palette = label_palette(demo_config(out, tiny)).astype(np.int64)
+    colour_ids = {tuple(c): i for i, c in enumerate(palette)}
+    labels = np.vectorize(lambda r, g, b: colour_ids[(r, g, b)])(*np.moveaxis(read("input_label").astype(int), -1, 0))
+    real, fake = read("real_image"), read("synthesized_image")
+    after = colour_class_accuracy(fake, labels, class_mean_colours(real, labels, 8))
+    assert after == pytest.approx(scores["after"], abs=0.02)
+    for kind in ("label", "img", "inst"):
+        assert len(os.listdir(os.path.join(out, "data", f"train_{kind}"))) == 36
+    assert os.path.isfile(os.path.join(out, "checkpoints", "demo", "latest_net_G.keras"))
