@@ -246,7 +246,9 @@ def build_serving_function(generator: keras.Model, config: DAGANConfig, *, valid
             if instance is not None:
                 instance = tf.ensure_shape(instance, [None, h, w])
         ids = class_ids_from_label_values(label, config)
-        seg = build_semantic_map(ids, instance, config)
+        # built in int32 and cast: TFLite's int8 quantizer breaks a float ONE_HOT (every entry comes
+        # out as 0.5), while an integer one-hot stays exact and only the cast's output is quantized
+        seg = tf.cast(build_semantic_map(ids, instance, config, dtype="int32"), tf.float32)
         z = seeded_normal(seed, config.z_dim) if config.use_vae else None
         return {IMAGE: to_uint8_image(_generate(generator, config, seg, z))}
 
