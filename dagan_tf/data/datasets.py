@@ -20,9 +20,12 @@ Photos are converted to RGB and resized with `Image.BICUBIC`. Decoding and resiz
 
 from __future__ import annotations
 
+import atexit
 import dataclasses
 import os
 import re
+import threading
+import time
 from typing import Callable, Sequence
 
 import numpy as np
@@ -319,32 +322,42 @@ def map_label_values(raw: np.ndarray, config) -> np.ndarray:
     return out
 
 
+def _distinct_values(raw: np.ndarray) -> np.ndarray:
+    """The distinct values of an integer map (a histogram for 8/16-bit maps: much faster than sorting)."""
+    if raw.dtype.kind in "ub" and raw.size and int(raw.max()) < (1 << 16):
+        return np.flatnonzero(np.bincount(raw.ravel()))
+    return np.unique(raw)
+
+
 def check_label_values(raw: np.ndarray, config, path: str) -> None:
     """Raise DataError naming `path` if the file holds values that are neither a class nor dontcare."""
     label_nc = config.label_nc
-    top = int(raw.max()) if raw.size else 0
     is_ade = config.dataset_mode == "ade20k"
-    # Fast path: everything is a class id (ADE20K: 1..label_nc, and 0 only if dontcare is on).
-    if not is_ade and top < label_nc:
+    if raw.size == 0:
         return
-    if is_ade and top <= label_nc and (config.contain_dontcare_label or int(raw.min()) > 0):
+    # Fast path: every value is a class id (ADE20K: 1..label_nc, and 0 only if dontcare is on).
+    top, bottom = int(raw.max()), int(raw.min())
+    if not is_ade and top < label_nc and bottom >= 0:
         return
-    mapped = map_label_values(raw, config)
+    if is_ade and top <= label_nc and (bottom > 0 or (bottom == 0 and config.contain_dontcare_label)):
+        return
+    values = _distinct_values(raw)
+    mapped = map_label_values(values, config)
+    highest = label_nc if config.contain_dontcare_label else label_nc - 1
+    bad = values[(mapped > highest) | (mapped < 0)]
+    if bad.size == 0:
+        return
     dontcare = _dontcare_raw_value(config)
-    if not config.contain_dontcare_label:
-        n_dontcare = int(np.count_nonzero((raw == dontcare) | (raw == 255)))
-        if n_dontcare:
-            what = "0 (unlabeled, which the ADE20K -1 shift maps to label_nc)" if is_ade else "255 (dontcare)"
-            raise DataError(f"label file {path}: {n_dontcare} pixels have the value {what}, but "
-                            "contain_dontcare_label is false; set contain_dontcare_label: true or fix the file")
-    bad = mapped > label_nc if config.contain_dontcare_label else mapped >= label_nc
-    if np.any(bad):
-        values = np.unique(raw[bad])
-        shown = ", ".join(str(int(v)) for v in values[:10]) + (" ..." if len(values) > 10 else "")
-        classes = f"1..{label_nc}" if is_ade else f"0..{label_nc - 1}"
-        extra = f", {dontcare} = dontcare" if config.contain_dontcare_label else ""
-        raise DataError(f"label file {path}: {int(np.count_nonzero(bad))} pixels have values {shown} that are not "
-                        f"classes (label_nc = {label_nc}: file values {classes}{extra}); is label_nc right?")
+    if not config.contain_dontcare_label and np.isin(bad, [dontcare, 255]).any():
+        n_dontcare = int(np.count_nonzero(np.isin(raw, [dontcare, 255])))
+        what = "0 (unlabeled, which the ADE20K -1 shift maps to label_nc)" if is_ade else "255 (dontcare)"
+        raise DataError(f"label file {path}: {n_dontcare} pixels have the value {what}, but "
+                        "contain_dontcare_label is false; set contain_dontcare_label: true or fix the file")
+    shown = ", ".join(str(int(v)) for v in bad[:10]) + (" ..." if len(bad) > 10 else "")
+    classes = f"1..{label_nc}" if is_ade else f"0..{label_nc - 1}"
+    extra = f", {dontcare} = dontcare" if config.contain_dontcare_label else ""
+    raise DataError(f"label file {path}: {int(np.count_nonzero(np.isin(raw, bad)))} pixels have values {shown} "
+                    f"that are not classes (label_nc = {label_nc}: file values {classes}{extra}); is label_nc right?")
 
 
 def load_example(config, label_path: str, image_path: str, instance_path: str | None, is_train: bool) -> dict:
@@ -358,7 +371,9 @@ def load_example(config, label_path: str, image_path: str, instance_path: str | 
     check_label_values(np.asarray(label_img), config, label_path)
     label = map_label_values(transforms.resize_for_mode(label_img, config, is_train, Image.NEAREST), config)
 
-    image_img = _open(image_path, "image").convert("RGB")
+    image_img = _open(image_path, "image")
+    if image_img.mode != "RGB":  # convert() copies even when nothing changes
+        image_img = image_img.convert("RGB")
     image = np.asarray(transforms.resize_for_mode(image_img, config, is_train, Image.BICUBIC))
     out = {"label": label, "image": image}
     sizes = {label_path: label.shape, image_path: image.shape[:2]}
@@ -377,6 +392,51 @@ def load_example(config, label_path: str, image_path: str, instance_path: str | 
 # ------------------------------------------------------------------------------------------------
 # The tf.data pipeline
 # ------------------------------------------------------------------------------------------------
+class _LoaderCalls:
+    """Counts the loader's calls from tf.data threads, and lets the interpreter exit cleanly.
+
+    An iterator still alive when Python exits (a training loop stopped by max_steps, a global
+    iterator) keeps calling the loader from TensorFlow's threads. A thread that needs the GIL while the
+    interpreter finalises never returns, and the iterator's destructor then waits for it forever: the
+    process hangs. `atexit` hooks run before finalisation, so at exit we stop loading (`enter` returns
+    False and the caller returns empty arrays at once, which nobody reads) and wait until the running
+    calls have returned and the pipelines are quiet.
+    """
+
+    def __init__(self):
+        self._lock = threading.Lock()
+        self._running = 0
+        self._closing = False
+        self._last_return = 0.0
+
+    def enter(self) -> bool:
+        """Register a call; False when the interpreter is exiting (load nothing)."""
+        with self._lock:
+            if self._closing:
+                return False
+            self._running += 1
+            return True
+
+    def leave(self) -> None:
+        with self._lock:
+            self._running -= 1
+            self._last_return = time.monotonic()
+
+    def close(self, timeout: float = 10.0, quiet: float = 0.1) -> None:
+        with self._lock:
+            self._closing = True
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            with self._lock:
+                if self._running == 0 and time.monotonic() - self._last_return > quiet:
+                    return
+            time.sleep(0.01)
+
+
+_LOADER_CALLS = _LoaderCalls()
+atexit.register(_LOADER_CALLS.close)
+
+
 def _label_pad_value(config) -> int:
     """What the reference's zero padding (PIL crop past the border) becomes after the value mapping."""
     return int(map_label_values(np.zeros((1,), np.uint8), config)[0])
@@ -416,8 +476,15 @@ def build_dataset(config, phase: str, *, batch_size: int | None = None, shuffle:
         ds = ds.shuffle(len(files), seed=config.seed, reshuffle_each_iteration=True)
 
     def load_numpy(label_path, image_path, instance_path):
-        ex = load_example(config, os.fsdecode(label_path), os.fsdecode(image_path),
-                          os.fsdecode(instance_path) if with_instance else None, is_train)
+        if not _LOADER_CALLS.enter():  # exiting: placeholders that pass the shape checks below
+            hw = (out_h or 0, out_w or 0)
+            idle = [np.zeros(hw, np.int32), np.zeros(hw + (3,), np.uint8)]
+            return idle + [np.zeros(hw, np.int32)] if with_instance else idle
+        try:
+            ex = load_example(config, os.fsdecode(label_path), os.fsdecode(image_path),
+                              os.fsdecode(instance_path) if with_instance else None, is_train)
+        finally:
+            _LOADER_CALLS.leave()
         arrays = [ex["label"], ex["image"]]
         return arrays + [ex["instance"]] if with_instance else arrays
 
