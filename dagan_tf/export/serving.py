@@ -220,11 +220,13 @@ def _with_parameters(fn, names):
 
 
 def build_serving_function(generator: keras.Model, config: DAGANConfig, *, validate: bool = True,
-                           label_dtype=tf.int32) -> tf.types.experimental.GenericFunction:
+                           label_dtype=tf.int32, semantic_dtype: str = "float32") -> tf.types.experimental.GenericFunction:
     """The serving tf.function: label[, instance][, seed] -> {'image': uint8 (batch, H, W, 3)}.
 
     Inputs and outputs as the module docstring; `validate=True` adds the input checks (SavedModel),
     `validate=False` gives the fixed-size, assert-free variant TFLite and ONNX convert.
+    `semantic_dtype`: the dtype the one-hot and edge map are built in before the cast to float32
+    ('int32' for TFLite, whose int8 quantizer breaks a float ONE_HOT; tf2onnx only converts a float one).
     Save it through a tf.Module that tracks the generator's variables (ServingModule).
     """
     h, w = config.image_hw
@@ -246,9 +248,7 @@ def build_serving_function(generator: keras.Model, config: DAGANConfig, *, valid
             if instance is not None:
                 instance = tf.ensure_shape(instance, [None, h, w])
         ids = class_ids_from_label_values(label, config)
-        # built in int32 and cast: TFLite's int8 quantizer breaks a float ONE_HOT (every entry comes
-        # out as 0.5), while an integer one-hot stays exact and only the cast's output is quantized
-        seg = tf.cast(build_semantic_map(ids, instance, config, dtype="int32"), tf.float32)
+        seg = tf.cast(build_semantic_map(ids, instance, config, dtype=semantic_dtype), tf.float32)
         z = seeded_normal(seed, config.z_dim) if config.use_vae else None
         return {IMAGE: to_uint8_image(_generate(generator, config, seg, z))}
 

@@ -56,7 +56,9 @@ DEFAULT_CALIBRATION_EXAMPLES = 16
 
 def save_frozen_serving_model(generator: keras.Model, config: DAGANConfig, directory: str) -> str:
     """Write a variable-free SavedModel whose `serving_default` is the assert-free serving function."""
-    serve = build_serving_function(generator, config, validate=False)
+    # integer one-hot: the int8 quantizer turns a float ONE_HOT into 0.5 everywhere; the int32 one
+    # stays exact and only its cast to float is quantized (identical numbers in fp32 / fp16)
+    serve = build_serving_function(generator, config, validate=False, semantic_dtype="int32")
     concrete = serve.get_concrete_function()
     frozen = convert_variables_to_constants_v2(concrete)
     specs = list(serve.input_signature)
