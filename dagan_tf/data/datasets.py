@@ -373,7 +373,10 @@ def load_example(config, label_path: str, image_path: str, instance_path: str | 
 
     image_img = _open(image_path, "image")
     if image_img.mode != "RGB":  # convert() copies even when nothing changes
-        image_img = image_img.convert("RGB")
+        try:
+            image_img = image_img.convert("RGB")
+        except Exception as e:
+            raise DataError(f"cannot convert image file {image_path} (PIL mode {image_img.mode!r}) to RGB: {e}") from None
     image = np.asarray(transforms.resize_for_mode(image_img, config, is_train, Image.BICUBIC))
     out = {"label": label, "image": image}
     sizes = {label_path: label.shape, image_path: image.shape[:2]}

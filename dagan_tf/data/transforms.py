@@ -39,6 +39,7 @@ __all__ = [
     "crop_params",
     "crop_and_flip",
     "normalize_image",
+    "numpy_crop_and_flip",
 ]
 
 #: Preprocess modes that end with a crop.
