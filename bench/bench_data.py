@@ -72,7 +72,7 @@ def main(argv=None) -> int:
     cores = len(os.sched_getaffinity(0))
 
     sys.path.insert(0, REPO)
-    import tensorflow as tf  # noqa: F401  (after pinning, so its thread pools fit the cores)
+    import tensorflow  # noqa: F401  (imported after pinning, so its thread pools fit the cores)
 
     from dagan_tf.config import load_config
     from dagan_tf.data import build_dataset

@@ -59,7 +59,8 @@ def reference_example(cfg, label_path, image_path, instance_path, is_train, crop
     out = {"label": label_t.astype(np.int64), "image": (image_t / 255.0 - 0.5) / 0.5}
     if instance_path:
         inst = Image.open(instance_path)
-        out["instance"] = np.asarray(reference_transform(inst, cfg, is_train, Image.NEAREST, crop_pos, flip)).astype(np.int64)
+        inst_t = reference_transform(inst, cfg, is_train, Image.NEAREST, crop_pos, flip)
+        out["instance"] = np.asarray(inst_t).astype(np.int64)
     return out
 
 
@@ -108,7 +109,8 @@ def test_coco_training_crops_and_flips_are_reference_transforms():
                     window = {k: v[y:y + 64, x:x + 64] for k, v in ref.items()}
                     if flip:
                         window = {k: v[:, ::-1] for k, v in window.items()}
-                    if np.array_equal(window["label"], ex["label"]) and np.array_equal(window["instance"], ex["instance"]):
+                    same_maps = all(np.array_equal(window[k], ex[k]) for k in ("label", "instance"))
+                    if same_maps:
                         matches.append((x, y, flip, np.abs(window["image"] - ex["image"]).max()))
         assert matches, f"no reference crop reproduces {ex['path']}"
         assert min(m[3] for m in matches) < 1e-5  # the photo went through the very same crop and flip
@@ -137,7 +139,8 @@ def test_shuffle_is_seeded_and_changes_every_epoch():
     again = [ex["path"] for ex in build_dataset(cfg, "train").as_numpy_iterator()]
     assert sorted(first) == sorted(second) and first != second
     assert first == again
-    ordered = [ex["path"].decode() for ex in build_dataset(cfg.replace(serial_batches=True), "train").as_numpy_iterator()]
+    serial = build_dataset(cfg.replace(serial_batches=True), "train")
+    ordered = [ex["path"].decode() for ex in serial.as_numpy_iterator()]
     assert ordered == list(dataset_files(cfg, "train").images)
 
 

@@ -114,7 +114,8 @@ def test_other_keras_backends(backend, tmp_path):
     rng = np.random.default_rng(0)
     label = rng.integers(0, 4, (2, 6, 7)).astype("int32")
     inst = rng.integers(0, 3, (2, 6, 7)).astype("int32")
-    np.testing.assert_array_equal(out, numpy_semantic_map(label, inst, DAGANConfig(label_nc=3, contain_dontcare_label=True)))
+    expected = numpy_semantic_map(label, inst, DAGANConfig(label_nc=3, contain_dontcare_label=True))
+    np.testing.assert_array_equal(out, expected)
 
 
 def _standalone(code):

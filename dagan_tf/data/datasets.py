@@ -216,18 +216,21 @@ def _pair(found: _Found, where: str, with_instance: bool) -> tuple[list[str], li
         lonely_labels = [os.path.basename(labels[k]) for k in labels if k not in files]
         lonely_files = [os.path.basename(files[k]) for k in files if k not in labels]
         if lonely_labels:
-            problems.append(f"{len(lonely_labels)} label files have no {kind} file: "
-                            f"{', '.join(lonely_labels[:_LIST_AT_MOST])}{' ...' if len(lonely_labels) > _LIST_AT_MOST else ''}")
+            problems.append(f"{len(lonely_labels)} label files have no {kind} file: {_first_names(lonely_labels)}")
         if lonely_files:
-            problems.append(f"{len(lonely_files)} {kind} files have no label file: "
-                            f"{', '.join(lonely_files[:_LIST_AT_MOST])}{' ...' if len(lonely_files) > _LIST_AT_MOST else ''}")
+            problems.append(f"{len(lonely_files)} {kind} files have no label file: {_first_names(lonely_files)}")
     if problems:
         raise DataError(f"{where}: files do not pair up ({'; '.join(problems)}); searched "
                         f"{', '.join(found.searched)}; expected {found.layout}")
     keys = sorted(labels, key=lambda k: _natural_key(labels[k]))
-    paired = [[labels[k] for k in keys], [others[0][1][k] for k in keys]]
-    paired.append([others[1][1][k] for k in keys] if len(others) > 1 else [])
-    return paired[0], paired[1], paired[2]
+    images = [others[0][1][k] for k in keys]
+    instances = [others[1][1][k] for k in keys] if with_instance else []
+    return [labels[k] for k in keys], images, instances
+
+
+def _first_names(names: Sequence[str]) -> str:
+    """'a.png, b.png ...': the first few names of a list, for error messages."""
+    return ", ".join(names[:_LIST_AT_MOST]) + (" ..." if len(names) > _LIST_AT_MOST else "")
 
 
 def dataset_files(config, phase: str) -> DatasetFiles:
@@ -376,7 +379,8 @@ def load_example(config, label_path: str, image_path: str, instance_path: str | 
         try:
             image_img = image_img.convert("RGB")
         except Exception as e:
-            raise DataError(f"cannot convert image file {image_path} (PIL mode {image_img.mode!r}) to RGB: {e}") from None
+            raise DataError(f"cannot convert image file {image_path} (PIL mode {image_img.mode!r}) "
+                            f"to RGB: {e}") from None
     image = np.asarray(transforms.resize_for_mode(image_img, config, is_train, Image.BICUBIC))
     out = {"label": label, "image": image}
     sizes = {label_path: label.shape, image_path: image.shape[:2]}
