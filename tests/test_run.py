@@ -238,3 +238,38 @@ def test_crash_then_rerun_equals_uninterrupted_run(runs, capsys):
     out = capsys.readouterr().out
     assert "is finished: step 20 of 20" in out and "Epoch" not in out, out
     assert os.stat(os.path.join(run_dir, "latest_net_G.keras")).st_mtime_ns == before
+
+
+def test_mixed_precision_steps_per_execution_and_max_steps(workdir, capsys):
+    from dagan_tf.training import run_training
+
+    cfg = tiny_config(workdir, "options", use_vae=False, niter=1, niter_decay=0, save_latest_freq=2)
+    # --max-steps 0 builds and writes everything at step 0 under the policy, trains nothing
+    # (bfloat16 convolutions are emulated on this CPU: training in it would only cost time here)
+    result = run_training(cfg, max_steps=0, mixed_precision=True, verbose=0)
+    g = result.model.generator
+    assert g.get_layer("head_0").compute_dtype == "bfloat16"  # mixed_bfloat16 on a CPU
+    assert g.output.dtype == "float32" and g.get_layer("head_0").variable_dtype == "float32"
+    assert keras.config.dtype_policy().name == "float32"  # the global policy is restored
+    assert (result.step, _latest_backup_step(result.run_dir)) == (0, 0)
+
+    options = tf.config.optimizer.get_experimental_options()
+    tf.config.optimizer.set_experimental_options({"disable_meta_optimizer": True})
+    try:
+        result = run_training(cfg, max_steps=3, steps_per_execution=2, verbose=0)
+    finally:
+        tf.config.optimizer.set_experimental_options({"disable_meta_optimizer": False, **options})
+    assert (result.step, result.finished, result.resumed_from) == (3, False, None)
+    assert int(result.model.g_optimizer.iterations) == 3 and int(result.model.d_optimizer.iterations) == 3
+    # two steps per call: the logs see steps 2 and 3 (the data of the 3-step fit ends in the second call)
+    rows = _csv_rows(result.run_dir)
+    assert [int(r["step"]) for r in rows] == [2, 3]
+    assert all(math.isfinite(float(r[k])) for r in rows for k in ("G_GAN", "G_GAN_Feat", "D_fake", "D_real"))
+    assert _latest_backup_step(result.run_dir) == 3  # backed up where it stopped
+    assert sorted(n for n in os.listdir(result.run_dir) if n.endswith(".keras")) == [
+        "latest_net_D.keras", "latest_net_G.keras"]  # no epoch was completed
+
+    capsys.readouterr()
+    again = run_training(cfg, max_steps=3, steps_per_execution=2, verbose=0)
+    assert again.model is None and again.step == 3
+    assert "is at step 3, which reaches --max-steps 3; nothing to do" in capsys.readouterr().out

@@ -67,6 +67,7 @@ class TrainingProgress:
         self.epoch_start_step = int(step)
         self.stop_requested = False
         self.last_logs: dict[str, float] = {}
+        self.fit_steps: int | None = None  # steps in the data of the current fit call, if known
 
     @property
     def total_steps(self) -> int:
@@ -89,13 +90,21 @@ class _ProgressCallback(keras.callbacks.Callback):
 
 
 class ProgressTracker(_ProgressCallback):
-    """Advances `progress.step` and keeps the last step's logs as floats. Put it first."""
+    """Advances `progress.step` and keeps the last step's logs as floats. Put it first.
+
+    With `steps_per_execution = k`, Keras reports `batch = begin + k - 1` even when the data ran out
+    before (the last call of an epoch of `n` steps, `n % k != 0`), so the count is capped at
+    `progress.fit_steps`, the steps the current `fit` call's data holds.
+    """
 
     def on_epoch_begin(self, epoch, logs=None):
         self.progress.epoch_start_step = self.progress.step
 
     def on_train_batch_end(self, batch, logs=None):
-        self.progress.step = self.progress.epoch_start_step + int(batch) + 1
+        done = int(batch) + 1
+        if self.progress.fit_steps is not None:
+            done = min(done, self.progress.fit_steps)
+        self.progress.step = self.progress.epoch_start_step + done
         self.progress.last_logs = {k: _scalar(v) for k, v in (logs or {}).items()}
 
 

@@ -54,6 +54,13 @@ def _num_replicas() -> int:
     return int(tf.distribute.get_strategy().num_replicas_in_sync)
 
 
+def _multi_worker() -> bool:
+    """Whether Keras treats the current strategy as multi-worker (its `reduce_per_replica` rule)."""
+    strategy = tf.distribute.get_strategy()
+    return isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy) and \
+        strategy.extended._in_multi_worker_mode()
+
+
 def _replica_id():
     ctx = tf.distribute.get_replica_context()
     return 0 if ctx is None else ctx.replica_id_in_sync_group
@@ -149,6 +156,15 @@ class DAGAN(keras.Model):
         self.d_optimizer.build(self.d_variables)
         # no Keras-level optimizer/loss: train_step owns both updates
         super().compile(optimizer=None, loss=None, jit_compile=jit_compile, **kwargs)
+
+    def _maybe_symbolic_build(self, iterator=None, data_batch=None):
+        """Nothing to build: every network is built in __init__ and the optimisers in compile().
+
+        Keras' TF trainer (3.15) would otherwise run `strategy.reduce("MEAN", batch)` over the first
+        data dict before `fit`, which MultiWorkerMirroredStrategy rejects for a dict of PerReplica
+        values (keras-team/keras#20329); skipping it changes nothing for an already-built model.
+        """
+        return None
 
     # ------------------------------------------------------------------------------------------
     def semantic_map(self, data):
@@ -259,6 +275,11 @@ class DAGAN(keras.Model):
         logs = {name: logs[name] for name in LOSS_NAMES if name in logs}
         logs["lr_G"] = lr_g
         logs["lr_D"] = lr_d
+        if _multi_worker():
+            # Keras reduces fit's logs under MultiWorkerMirroredStrategy with
+            # strategy.reduce("MEAN", value, axis=0), which fails on scalars; a length-1 axis
+            # reduces back to the (already global, identical) scalar.
+            logs = {name: ops.reshape(value, (1,)) for name, value in logs.items()}
         return logs
 
     def call(self, data, training=False):

@@ -329,7 +329,7 @@ def run_training(
             epoch, in_epoch = divmod(progress.step, steps_per_epoch)
             steps = min(steps_per_epoch - in_epoch, target - progress.step)
             ds = epoch_dataset(config, epoch, skip=in_epoch, take=steps)
-            before = progress.step
+            before, progress.fit_steps = progress.step, steps
             model.fit(ds, epochs=total_epochs, initial_epoch=epoch, steps_per_epoch=steps,
                       callbacks=cbs, verbose=verbose, shuffle=False)
             if progress.step == before:
