@@ -7,7 +7,8 @@ Iterations: `DAGAN.train_step` through `model.fit` (one G step + one D step, eve
 on; VGG19 with random weights, which costs what the ImageNet one does) on synthetic batches (random
 label maps, `--batch` images of the config's size, 256x256 for ade20k), after one warm-up step that
 traces (and with XLA compiles) the graph. Reports the median of `--steps` timed iterations and the
-XLA / no-XLA ratio. Then it runs `dagan-tf demo` into a temporary folder and reports its wall time:
+XLA / no-XLA ratio, the CPU seconds per iteration (all threads; less sensitive to other
+processes on the machine) and the load average. Then it runs `dagan-tf demo` into a temporary folder and reports its wall time:
 data, graph building, training (steps), results page.
 """
 
@@ -33,14 +34,15 @@ class _StepTimer:
         class Timer(keras.callbacks.Callback):
             def __init__(cb):
                 super().__init__()
-                cb.times = []
+                cb.times, cb.cpu_times = [], []
 
             def on_train_batch_begin(cb, batch, logs=None):
-                cb.start = time.perf_counter()
+                cb.start = time.perf_counter(), time.process_time()
 
             def on_train_batch_end(cb, batch, logs=None):
                 float(logs["G_GAN"])  # wait for the step's results
-                cb.times.append(time.perf_counter() - cb.start)
+                cb.times.append(time.perf_counter() - cb.start[0])
+                cb.cpu_times.append(time.process_time() - cb.start[1])
 
         self.callback = Timer()
 
@@ -60,8 +62,9 @@ def synthetic_batches(cfg, batch: int, seed: int = 0):
     return tf.data.Dataset.from_tensors(data).repeat()
 
 
-def seconds_per_iteration(cfg, steps: int, batch: int, jit: bool) -> tuple[float, float, list[float]]:
-    """(median seconds per iteration, seconds of the first (tracing) step, every timed step)."""
+def seconds_per_iteration(cfg, steps: int, batch: int, jit: bool):
+    """(median wall seconds per iteration, seconds of the first (tracing) step, every timed step's
+    wall seconds, median CPU seconds per iteration (all threads of this process))."""
     import keras
 
     from dagan_tf.training.model import DAGAN
@@ -72,9 +75,9 @@ def seconds_per_iteration(cfg, steps: int, batch: int, jit: bool) -> tuple[float
     model.compile(steps_per_epoch=100, jit_compile=jit)
     timer = _StepTimer().callback
     ds = synthetic_batches(cfg, batch)
-    model.fit(ds, steps_per_epoch=steps + 1, epochs=1, verbose=0, callbacks=[timer])
+    model.fit(ds, steps_per_epoch=steps + 1, epochs=1, verbose=0, callbacks=[timer], shuffle=False)
     first, rest = timer.times[0], timer.times[1:]
-    return statistics.median(rest), first, rest
+    return statistics.median(rest), first, rest, statistics.median(timer.cpu_times[1:])
 
 
 def demo_wall_time(minutes: float) -> dict:
@@ -120,11 +123,12 @@ def main(argv=None) -> int:
     results = {}
     modes = [False] if args.no_jit else [True] if args.only_jit else [False, True]
     for jit in modes:
-        median, first, times = seconds_per_iteration(cfg, args.steps, args.batch, jit)
+        median, first, times, cpu = seconds_per_iteration(cfg, args.steps, args.batch, jit)
         results[jit] = median
         print(f"jit_compile={jit!s:5}: {median:.2f} s/iteration (median of {len(times)}: "
-              f"{', '.join(f'{t:.2f}' for t in times)}); first step (trace{' + XLA compile' if jit else ''}) "
-              f"{first:.1f} s", flush=True)
+              f"{', '.join(f'{t:.2f}' for t in times)}), {cpu:.2f} CPU s/iteration; first step "
+              f"(trace{' + XLA compile' if jit else ''}) {first:.1f} s; load average {os.getloadavg()[0]:.1f}",
+              flush=True)
     if len(results) == 2:
         print(f"XLA speed-up: {results[False] / results[True]:.2f}x (no-XLA time / XLA time)")
     if not args.no_demo:
