@@ -22,6 +22,8 @@ from ai_edge_litert.interpreter import Interpreter
 from PIL import Image
 
 SIGNATURE = "serving_default"
+# This file is meant to be copied alone onto a device, so it shares nothing with serving_client.py
+# (whose read_map_png is the same reader) and imports only LiteRT, NumPy and Pillow.
 #: PIL modes that hold one integer per pixel (label and instance maps).
 _INTEGER_MODES = ("L", "P", "I", "I;16", "I;16B", "I;16L")
 

@@ -117,16 +117,6 @@ def _as_numpy(value) -> np.ndarray:
 # ---------------------------------------------------------------------------------------------
 # Checking
 # ---------------------------------------------------------------------------------------------
-def _torch_shape(variable, kind: str) -> tuple[int, ...]:
-    shape = tuple(int(s) for s in variable.shape)
-    if kind == "conv":
-        kh, kw, cin, cout = shape
-        return (cout, cin, kh, kw)
-    if kind == "dense":
-        return (shape[1], shape[0])
-    return shape
-
-
 def _guess_network(keys) -> str | None:
     """Which official network a set of keys comes from, by its characteristic first keys."""
     keys = set(keys)
@@ -271,6 +261,7 @@ def load_torch_checkpoint(model, path_or_state_dict, network: str = "G"):
     the config keys that likely cause them. Returns `model`.
     """
     from dagan_tf.models import official_weight_layout
+    from dagan_tf.models.official_names import torch_shape
 
     if network not in NETWORKS:
         raise ValueError(f"network must be one of {', '.join(NETWORKS)}, not {network!r}")
@@ -282,7 +273,7 @@ def load_torch_checkpoint(model, path_or_state_dict, network: str = "G"):
         state_dict = dict(_unwrap(path_or_state_dict, source))
 
     layout = official_weight_layout(model, network)
-    wanted = {k: _torch_shape(var, kind) for k, (var, kind) in layout.items()}
+    wanted = {k: torch_shape(var, kind) for k, (var, kind) in layout.items()}
     present = {k: tuple(int(s) for s in v.shape) for k, v in state_dict.items()
                if not k.endswith(IGNORED_SUFFIXES)}
     missing = [k for k in wanted if k not in present]

@@ -129,7 +129,7 @@ def official_weight_layout(model: keras.Model, network: str) -> dict:
 
 def torch_shape(variable, kind: str) -> tuple:
     """The shape the official tensor has for one of our variables."""
-    shape = tuple(variable.shape)
+    shape = tuple(int(s) for s in variable.shape)
     if kind == "conv":
         kh, kw, cin, cout = shape
         return (cout, cin, kh, kw)
