@@ -72,6 +72,20 @@ def test_no_instance_channel_layout_and_trailing_channel_axis():
     assert (out.sum(-1) == 1).all()
 
 
+def test_integer_dtype_gives_the_same_map_for_both_layouts():
+    """dtype int32 (the TFLite export builds the one-hot as a comparison) equals the float map,
+    out-of-range ids included (all-zero rows)."""
+    rng = np.random.default_rng(5)
+    for no_instance in (True, False):
+        cfg = DAGANConfig(label_nc=7, contain_dontcare_label=True, no_instance=no_instance)
+        label, instance = random_maps(rng, 2, 9, 11, cfg.label_nc + 3, 3)  # ids 8, 9: no class
+        inst = None if no_instance else tf.constant(instance)
+        as_int = np.asarray(semantic_map(tf.constant(label), inst, cfg, dtype="int32"))
+        assert as_int.dtype == np.int32
+        np.testing.assert_array_equal(as_int, numpy_semantic_map(label, None if no_instance else instance, cfg))
+        assert (as_int[label >= cfg.num_classes][:, :cfg.num_classes] == 0).all()
+
+
 def test_missing_instance_is_a_trace_time_error():
     cfg = DAGANConfig(label_nc=5, no_instance=False)
     with pytest.raises(ValueError, match="instance map is required"):
