@@ -20,3 +20,15 @@ def _seed():
 
     keras.utils.set_random_seed(1234)
     yield
+
+
+@pytest.fixture(scope="module")
+def single_torch_thread():
+    """torch's OpenMP threads spin-wait; on a shared 2-core machine one thread is ~10x faster here.
+    Modules that run torch use it with `pytestmark = pytest.mark.usefixtures("single_torch_thread")`."""
+    import torch
+
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(previous)

@@ -117,7 +117,7 @@ def test_int8_is_a_quarter_of_the_size(models, inputs):
     ratio = os.path.getsize(models["int8"]) / os.path.getsize(models["none"])
     print(f"int8 vs fp32: PSNR {stats['psnr']:.1f} dB, mean abs {stats['mean']:.2f}, size ratio {ratio:.3f}")
     assert 0.2 <= ratio <= 0.32, ratio
-    # calibrated on demo scenes (the test maps add dontcare corners it never saw); about 34 dB when written
+    # calibrated on demo scenes (the test maps add dontcare corners it never saw); 33 dB when last run
     assert stats["psnr"] >= 25.0, stats
     interpreter = Interpreter(model_path=models["int8"])
     tensors = {t["index"]: t for t in interpreter.get_tensor_details()}

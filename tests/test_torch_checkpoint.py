@@ -41,13 +41,7 @@ SMALL = dict(label_nc=5, contain_dontcare_label=True, no_instance=False, ngf=16,
              crop_size=64, load_size=64)
 
 
-@pytest.fixture(autouse=True, scope="module")
-def single_torch_thread():
-    """torch's OpenMP threads spin-wait; on a shared 2-core machine one thread is ~10x faster here."""
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
+pytestmark = pytest.mark.usefixtures("single_torch_thread")
 
 
 # ---------------------------------------------------------------------------------------------

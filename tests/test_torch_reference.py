@@ -20,13 +20,7 @@ from tests.torch_reference import build_torch_networks
 REPO = Path(__file__).resolve().parents[1]
 
 
-@pytest.fixture(autouse=True, scope="module")
-def single_torch_thread():
-    """torch's OpenMP threads spin-wait; on a shared 2-core machine one thread is ~10x faster here."""
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
+pytestmark = pytest.mark.usefixtures("single_torch_thread")
 
 
 def reference_dir() -> Path:
