@@ -37,6 +37,7 @@ __all__ = [
     "PeriodicBackup",
     "TimeBudget",
     "TrainingBackup",
+    "StepTrigger",
     "crossed",
     "save_keras_atomic",
     "write_image",
@@ -47,6 +48,20 @@ __all__ = [
 def crossed(before: int, after: int, every: int) -> bool:
     """Whether a step counter going from `before` to `after` passed a multiple of `every` (> 0)."""
     return every > 0 and after // every > before // every
+
+
+class StepTrigger:
+    """Fires when the global step, seen at each batch end, has crossed a multiple of `every`
+    (`steps_per_execution` can move it by several steps between two batch ends)."""
+
+    def __init__(self, every: int, step: int = 0):
+        self.every = int(every)
+        self.before = int(step)
+
+    def fired(self, step: int) -> bool:
+        due = crossed(self.before, step, self.every)
+        self.before = int(step)
+        return due
 
 
 def _scalar(value) -> float:
@@ -129,7 +144,7 @@ class CSVLossLogger(_ProgressCallback):
         self.path = os.fspath(path)
         self.columns = ["step", "epoch", *columns]
         self.every = max(1, int(every))
-        self._before = progress.step
+        self.trigger = StepTrigger(self.every, progress.step)
         self._prepare(resume_step)
 
     def _prepare(self, resume_step):
@@ -146,14 +161,10 @@ class CSVLossLogger(_ProgressCallback):
             writer.writerows(rows)
         os.replace(tmp, self.path)
 
-    def on_epoch_begin(self, epoch, logs=None):
-        self._before = self.progress.step
-
     def on_train_batch_end(self, batch, logs=None):
         step = self.progress.step
-        if not crossed(self._before, step, self.every):
+        if not self.trigger.fired(step):
             return
-        self._before = step
         values = self.progress.last_logs
         row = [step, (step - 1) // self.progress.steps_per_epoch + 1]
         row += [f"{values[c]:.8g}" if c in values else "" for c in self.columns[2:]]
@@ -176,7 +187,8 @@ class TensorBoardLogger(_ProgressCallback):
         self.scalar_every = max(1, int(scalar_every))
         self.image_every = max(1, int(image_every))
         self.display = display
-        self._scalar_before = self._image_before = progress.step
+        self.scalar_trigger = StepTrigger(self.scalar_every, progress.step)
+        self.image_trigger = StepTrigger(self.image_every, progress.step)
         self._last_image_step = None
 
     def _write_scalars(self, step):
@@ -194,16 +206,11 @@ class TensorBoardLogger(_ProgressCallback):
             write_image("label | generated | real", grid, step)
         self._last_image_step = step
 
-    def on_epoch_begin(self, epoch, logs=None):
-        self._scalar_before = self._image_before = self.progress.step
-
     def on_train_batch_end(self, batch, logs=None):
         step = self.progress.step
-        if crossed(self._scalar_before, step, self.scalar_every):
-            self._scalar_before = step
+        if self.scalar_trigger.fired(step):
             self._write_scalars(step)
-        if crossed(self._image_before, step, self.image_every):
-            self._image_before = step
+        if self.image_trigger.fired(step):
             self.write_image()
 
     def close(self):
@@ -263,7 +270,7 @@ class NetworkSnapshots(_ProgressCallback):
         self.networks = {k: v for k, v in networks.items() if v is not None}
         self.save_latest_freq = int(save_latest_freq)
         self.save_epoch_freq = int(save_epoch_freq)
-        self._before = progress.step
+        self.trigger = StepTrigger(self.save_latest_freq, progress.step)
         self.saved_latest_at = None
 
     def path(self, tag, key) -> str:
@@ -283,13 +290,9 @@ class NetworkSnapshots(_ProgressCallback):
             shutil.copyfile(self.path("latest", key), tmp)
             os.replace(tmp, self.path(epoch, key))
 
-    def on_epoch_begin(self, epoch, logs=None):
-        self._before = self.progress.step
-
     def on_train_batch_end(self, batch, logs=None):
-        if crossed(self._before, self.progress.step, self.save_latest_freq):
+        if self.trigger.fired(self.progress.step):
             self.save_latest()
-        self._before = self.progress.step
 
     def on_epoch_end(self, epoch, logs=None):
         if not self.progress.epoch_completed(epoch):
@@ -484,7 +487,7 @@ class PeriodicBackup(_ProgressCallback):
         self.backup = backup
         self.every = int(every)
         self.meta = meta or dict
-        self._before = progress.step
+        self.trigger = StepTrigger(self.every, progress.step)
         self.saved_at = progress.step
 
     def save_now(self):
@@ -492,10 +495,6 @@ class PeriodicBackup(_ProgressCallback):
             self.backup.save(self.progress.step, **self.meta())
             self.saved_at = self.progress.step
 
-    def on_epoch_begin(self, epoch, logs=None):
-        self._before = self.progress.step
-
     def on_train_batch_end(self, batch, logs=None):
-        if crossed(self._before, self.progress.step, self.every):
+        if self.trigger.fired(self.progress.step):
             self.save_now()
-        self._before = self.progress.step
