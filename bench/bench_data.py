@@ -3,7 +3,7 @@
     python bench/bench_data.py [--cores 2] [--seconds 10] [--batch 8]
 
 Measures, on `--cores` CPU cores (the process is pinned to them before TensorFlow starts):
-- the COCO-Stuff samples (../shared/data/coco_stuff_samples) with configs/coco.yaml at 256: training
+- the COCO-Stuff samples ($DAGAN_TF_COCO_SAMPLES, default ../shared/data/coco_stuff_samples) with configs/coco.yaml at 256: training
   (resize to 286, random 256 crop, flip), test phase, and training with `cache: true`;
 - demo data at 256x512 (generated into a temporary folder; configs/demo.yaml with crop 512, aspect 2).
 Each pipeline is repeated, then batched (so a 13-file set does not lose 5 files an epoch to the training
@@ -23,7 +23,7 @@ import tempfile
 import time
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-DEFAULT_COCO = os.path.join(os.path.dirname(REPO), "shared", "data", "coco_stuff_samples")
+DEFAULT_COCO = os.environ.get("DAGAN_TF_COCO_SAMPLES") or os.path.join(os.path.dirname(REPO), "shared", "data", "coco_stuff_samples")
 
 
 def pin_cores(n: int) -> str:

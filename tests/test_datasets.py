@@ -20,7 +20,6 @@ from dagan_tf.config import load_config
 from dagan_tf.data import DataError, build_dataset, dataset_files, datasets, load_example
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-COCO_SAMPLES = os.path.join(os.path.dirname(REPO), "shared", "data", "coco_stuff_samples")
 
 
 def config(name, **changes):
@@ -67,8 +66,8 @@ def reference_example(cfg, label_path, image_path, instance_path, is_train, crop
 # ------------------------------------------------------------------------------------------------
 # COCO-Stuff samples against the reference
 # ------------------------------------------------------------------------------------------------
-def test_coco_fixed_256_test_phase_equals_reference_loader():
-    cfg = config("coco", dataroot=COCO_SAMPLES, preprocess_mode="fixed", load_size=256, crop_size=256)
+def test_coco_fixed_256_test_phase_equals_reference_loader(coco_samples):
+    cfg = config("coco", dataroot=str(coco_samples), preprocess_mode="fixed", load_size=256, crop_size=256)
     files = dataset_files(cfg, "test")
     assert len(files) == 8 and len(files.instances) == 8
     examples = list(build_dataset(cfg, "test").as_numpy_iterator())
@@ -89,11 +88,11 @@ def test_coco_fixed_256_test_phase_equals_reference_loader():
     assert all(ex["label"].max() <= cfg.label_nc for ex in examples)
 
 
-def test_coco_training_crops_and_flips_are_reference_transforms():
+def test_coco_training_crops_and_flips_are_reference_transforms(coco_samples):
     """Every training example equals the reference's output for some crop position and flip, with label,
     instance and photo cropped and flipped together (a misaligned crop or flip matches no candidate);
     positions and flips vary."""
-    cfg = config("coco", dataroot=COCO_SAMPLES, load_size=72, crop_size=64, seed=3)
+    cfg = config("coco", dataroot=str(coco_samples), load_size=72, crop_size=64, seed=3)
     files = dataset_files(cfg, "train")
     by_path = {img: (lab, inst) for lab, img, inst in zip(files.labels, files.images, files.instances)}
     found = []
@@ -120,8 +119,8 @@ def test_coco_training_crops_and_flips_are_reference_transforms():
     assert 0 < sum(f for _, _, f in found) < 13
 
 
-def test_training_batches_drop_remainder_and_test_keeps_all():
-    cfg = config("coco", dataroot=COCO_SAMPLES, load_size=72, crop_size=64)
+def test_training_batches_drop_remainder_and_test_keeps_all(coco_samples):
+    cfg = config("coco", dataroot=str(coco_samples), load_size=72, crop_size=64)
     train = list(build_dataset(cfg, "train", batch_size=4).as_numpy_iterator())
     assert [b["label"].shape for b in train] == [(4, 64, 64)] * 3  # 13 files, last 1 dropped
     assert train[0]["image"].shape == (4, 64, 64, 3) and train[0]["instance"].shape == (4, 64, 64)
@@ -131,8 +130,8 @@ def test_training_batches_drop_remainder_and_test_keeps_all():
     assert spec["label"].shape.as_list() == [4, 64, 64] and spec["label"].dtype == tf.int32
 
 
-def test_shuffle_is_seeded_and_changes_every_epoch():
-    cfg = config("coco", dataroot=COCO_SAMPLES, load_size=64, crop_size=64, preprocess_mode="resize_and_crop")
+def test_shuffle_is_seeded_and_changes_every_epoch(coco_samples):
+    cfg = config("coco", dataroot=str(coco_samples), load_size=64, crop_size=64, preprocess_mode="resize_and_crop")
     ds = build_dataset(cfg, "train")
     first = [ex["path"] for ex in ds.as_numpy_iterator()]
     second = [ex["path"] for ex in ds.as_numpy_iterator()]
@@ -144,8 +143,8 @@ def test_shuffle_is_seeded_and_changes_every_epoch():
     assert ordered == list(dataset_files(cfg, "train").images)
 
 
-def test_cache_gives_the_same_test_examples():
-    cfg = config("coco", dataroot=COCO_SAMPLES, load_size=64, crop_size=64, max_dataset_size=3)
+def test_cache_gives_the_same_test_examples(coco_samples):
+    cfg = config("coco", dataroot=str(coco_samples), load_size=64, crop_size=64, max_dataset_size=3)
     plain = list(build_dataset(cfg, "test").as_numpy_iterator())
     cached = build_dataset(cfg.replace(cache=True), "test")
     for _ in range(2):
@@ -319,21 +318,21 @@ def test_bad_files_raise_errors_naming_them(tmp_path):
     assert "label file" in message and "'RGB'" in message and "ok.png" in message
 
 
-def test_max_dataset_size_and_bad_phase():
-    cfg = config("coco", dataroot=COCO_SAMPLES, max_dataset_size=5)
+def test_max_dataset_size_and_bad_phase(coco_samples):
+    cfg = config("coco", dataroot=str(coco_samples), max_dataset_size=5)
     files = dataset_files(cfg, "train")
     assert len(files) == 5 and len(files.instances) == 5
     with pytest.raises(DataError, match="phase 'training'"):
         dataset_files(cfg, "training")
 
 
-def test_interpreter_exits_cleanly_with_a_live_iterator():
+def test_interpreter_exits_cleanly_with_a_live_iterator(coco_samples):
     """A script that stops reading an endless pipeline must exit, not hang in TensorFlow's threads."""
     script = (
         "from dagan_tf.config import load_config\n"
         "from dagan_tf.data import build_dataset\n"
         f"cfg = load_config({os.path.join(REPO, 'configs', 'coco.yaml')!r}, "
-        f"{{'dataroot': {COCO_SAMPLES!r}, 'load_size': 64, 'crop_size': 64}})\n"
+        f"{{'dataroot': {str(coco_samples)!r}, 'load_size': 64, 'crop_size': 64}})\n"
         "it = iter(build_dataset(cfg, 'train').repeat())\n"
         "for _ in range(3):\n"
         "    next(it)\n"

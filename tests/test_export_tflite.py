@@ -21,7 +21,6 @@ from dagan_tf.convert import load_torch_checkpoint
 from dagan_tf.export import convert_to_tflite, export_generator, export_saved_model
 from dagan_tf.export.tflite import check_builtin_ops, representative_examples, tflite_op_names
 from dagan_tf.models import build_generator
-from tests.conftest import SHARED_DATA
 from tests.test_export_saved_model import (
     _generator_input,
     calibrated_generator,
@@ -153,9 +152,9 @@ def test_seed_draws_the_same_z_as_keras(models, inputs, generator, config):
     assert pixel_agreement(got, keras_image(generator, config, moved))["within1"] >= 0.99
 
 
-def test_representative_examples_from_config_data():
+def test_representative_examples_from_config_data(coco_samples):
     """COCO-Stuff samples: label file values (classes or 255), instance maps, at the config's size."""
-    cfg = tiny_config(dataset_mode="coco", dataroot=str(SHARED_DATA), label_nc=182, crop_size=64,
+    cfg = tiny_config(dataset_mode="coco", dataroot=str(coco_samples), label_nc=182, crop_size=64,
                       aspect_ratio=1.0, load_size=64)
     examples = representative_examples(cfg, count=3)
     assert len(examples) == 3

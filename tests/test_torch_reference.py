@@ -7,7 +7,6 @@ checkpoints; each header states the network's trainable-parameter count, which w
 
 from __future__ import annotations
 
-import os
 import re
 from pathlib import Path
 
@@ -15,22 +14,13 @@ import pytest
 import torch
 
 from dagan_tf.config import load_config
+from tests.conftest import REFERENCE_DIR
 from tests.torch_reference import build_torch_networks
 
 REPO = Path(__file__).resolve().parents[1]
 
 
 pytestmark = pytest.mark.usefixtures("single_torch_thread")
-
-
-def reference_dir() -> Path:
-    """Where the official listings live: $DAGAN_REFERENCE_DIR, tests/data/reference or ../shared/reference."""
-    candidates = [os.environ.get("DAGAN_REFERENCE_DIR"), REPO / "tests" / "data" / "reference",
-                  REPO.parent / "shared" / "reference"]
-    for c in candidates:
-        if c and (Path(c) / "official_G_cityscapes.txt").is_file():
-            return Path(c)
-    raise FileNotFoundError(f"official_*.txt listings not found in any of {[str(c) for c in candidates if c]}")
 
 
 def read_listing(path: Path) -> tuple[list[tuple[str, tuple[int, ...]]], int]:
@@ -62,7 +52,7 @@ CASES = [
 
 @pytest.mark.parametrize("stem,dataset,use_vae,network", CASES, ids=[c[0] for c in CASES])
 def test_state_dict_matches_official_listing(stem, dataset, use_vae, network):
-    expected, expected_trainable = read_listing(reference_dir() / f"{stem}.txt")
+    expected, expected_trainable = read_listing(REFERENCE_DIR / f"{stem}.txt")
     cfg = load_config(REPO / "configs" / f"{dataset}.yaml", {"use_vae": use_vae})
     net = build_torch_networks(cfg, device="meta")[network]
     got = [(k, tuple(v.shape)) for k, v in net.state_dict().items()]

@@ -18,7 +18,6 @@ from dagan_tf.semantic import semantic_map
 from dagan_tf.training.model import DAGAN, LOSS_NAMES, active_loss_names
 from dagan_tf.training.schedule import ReferenceAdam, epoch_learning_rates
 
-from tests.conftest import SHARED_DATA
 
 TOL = 1e-5
 
@@ -237,13 +236,13 @@ def test_every_gan_mode_gives_finite_losses_and_call_generates():
     assert float(tf.reduce_max(tf.abs(out))) <= 1.0
 
 
-def test_coco_stuff_samples_train_at_64px_with_finite_losses():
+def test_coco_stuff_samples_train_at_64px_with_finite_losses(coco_samples):
     """The real COCO-Stuff samples (182 classes + dontcare + instance edges) through the data
     pipeline and Keras' fit for 3 steps at 64 px: every loss term finite, the G loss changes."""
     from dagan_tf.data import build_dataset
 
     cfg = load_config("configs/coco.yaml", dict(crop_size=64, load_size=72, ngf=8, ndf=16, batchSize=2,
-                                                vgg_weights="none", dataroot=str(SHARED_DATA)))
+                                                vgg_weights="none", dataroot=str(coco_samples)))
     ds = build_dataset(cfg, "train", batch_size=cfg.batchSize, shuffle=True)
     model = DAGAN(cfg)
     model.compile(steps_per_epoch=13 // cfg.batchSize)
