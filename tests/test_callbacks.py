@@ -9,19 +9,17 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from dagan_tf.training.backup import TrainingBackup
 from dagan_tf.training.callbacks import (
-    CSVLossLogger,
     NetworkSnapshots,
     PeriodicBackup,
     ProgressTracker,
     TimeBudget,
-    TrainingBackup,
     TrainingProgress,
     crossed,
     save_keras_atomic,
-    write_image,
-    write_scalar,
 )
+from dagan_tf.training.logs import CSVLossLogger, write_image, write_scalar
 
 
 def _net(name, units=3):
@@ -86,7 +84,7 @@ def test_backup_round_trip_covers_every_variable(tmp_path):
     assert max(np.abs(want[k] - got[k]).max() for k in want) == 0.0
 
 
-def test_backup_is_atomic_and_keeps_only_the_newest(tmp_path):
+def test_backup_is_atomic_and_keeps_the_two_newest(tmp_path):
     m = _stand_in(with_encoder=False)
     backup = TrainingBackup(tmp_path / "backup", m)
     backup.save(3)
@@ -96,15 +94,18 @@ def test_backup_is_atomic_and_keeps_only_the_newest(tmp_path):
     os.makedirs(tmp_path / "backup" / ".tmp-000000009-123")
     os.makedirs(tmp_path / "backup" / "step-000000012")
     (tmp_path / "backup" / "step-000000012" / "state.npz").write_bytes(b"partial")
-    assert sorted(os.listdir(tmp_path / "backup")) == [".tmp-000000009-123", "step-000000006", "step-000000012"]
+    assert sorted(os.listdir(tmp_path / "backup")) == [".tmp-000000009-123", "step-000000003", "step-000000006",
+                                                       "step-000000012"]
     path, meta = backup.latest()
     assert meta["step"] == 6 and path.endswith("step-000000006")
     m.extra.assign([0.0, 0.0])
     assert backup.restore()["step"] == 6
     np.testing.assert_array_equal(np.array(m.extra), [5.0, 6.0])
     backup.save(9)
-    # the leftover temporary folder is gone and 6 deleted; 12 (no meta.json) was never ours to delete
-    assert sorted(os.listdir(tmp_path / "backup")) == ["step-000000009", "step-000000012"]
+    backup.save(10)
+    # the leftover temporary folder is gone, 3 and 6 deleted (the two newest are kept: 9 in case 10
+    # cannot be read); 12 (no meta.json) was never ours to delete
+    assert sorted(os.listdir(tmp_path / "backup")) == ["step-000000009", "step-000000010", "step-000000012"]
 
 
 def test_backup_of_another_model_is_refused_with_its_path(tmp_path):

@@ -7,8 +7,10 @@ A run lives in `checkpoints_dir/NAME/`:
   `display_freq` steps;
 - `latest_net_G.keras`, `latest_net_D.keras` (+ `_E`) every `save_latest_freq` steps and at each
   epoch end, `<epoch>_net_*.keras` every `save_epoch_freq` epochs and after the last one;
-- `backup/step-<N>/`: the whole training state (callbacks.TrainingBackup) every `save_latest_freq`
-  steps and when the process stops training.
+- `backup/step-<N>/`: the whole training state (backup.TrainingBackup) every `save_latest_freq`
+  steps and whenever the process stops training: at the end, on Ctrl-C / SIGTERM (after the step in
+  progress) and on an error between steps (a bad data file, a full disk); the two newest are kept;
+- `.lock` while a process trains there (a second one is refused, naming the holder).
 
 Step-exact resume. Epoch `e` (0-based) reads the training set with seed `config.seed + e` (shuffle
 order, crops and flips), freshly built for that epoch, and is trained by its own `fit` call
@@ -16,31 +18,37 @@ order, crops and flips), freshly built for that epoch, and is trained by its own
 variable and skips the batches of the interrupted epoch that were already trained, so it takes the
 same batches in the same order as an uninterrupted run; the lr schedule and the VAE noise are
 functions of the restored optimizer iteration counters. Running the same command again resumes;
-a finished run says so and returns.
+a finished run says so and returns. Nothing is written before the backup has been restored, so a
+refused resume (another config) leaves the run folder as it was.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import os
+import sys
 import time
 from typing import Sequence
 
 import keras
-import numpy as np
 import tensorflow as tf
 
-from dagan_tf.config import DAGANConfig, config_from_dict, save_config
+from dagan_tf.config import DAGANConfig
+from dagan_tf.files import remove_stale_temporaries
+from dagan_tf.training.backup import TrainingBackup
 from dagan_tf.training.callbacks import (
-    CSVLossLogger,
     NetworkSnapshots,
     PeriodicBackup,
     ProgressTracker,
     StopAtEpochEnd,
-    TensorBoardLogger,
-    TrainingBackup,
     TrainingProgress,
 )
+from dagan_tf.training.interrupt import StopOnSignal, TrainingInterrupted
+from dagan_tf.training.epochs import dataset_size, display_batch, display_fn, epoch_dataset
+from dagan_tf.training.lock import RunLock
+from dagan_tf.training.resume import find_backup, finished_message, restore, save_run_config
+from dagan_tf.training.strategy import STRATEGIES, dtype_policy, make_strategy, worker_role
+from dagan_tf.training.logs import CSVLossLogger, TensorBoardLogger
 
 __all__ = [
     "STRATEGIES",
@@ -48,15 +56,9 @@ __all__ = [
     "run_training",
     "make_strategy",
     "worker_role",
-    "epoch_dataset",
     "run_paths",
-    "mixed_precision_policy",
 ]
 
-STRATEGIES = ("auto", "mirrored", "multiworker", "default")
-
-#: Examples shown in the TensorBoard image grid.
-_DISPLAY_EXAMPLES = 4
 
 
 @dataclasses.dataclass
@@ -72,43 +74,6 @@ class TrainingResult:
     model: keras.Model | None = None
 
 
-# ------------------------------------------------------------------------------------------------
-# Strategy, roles, paths
-# ------------------------------------------------------------------------------------------------
-def make_strategy(name: str = "auto") -> tf.distribute.Strategy:
-    """'auto': MirroredStrategy over all local GPUs if there are any, else the default strategy;
-    'mirrored': MirroredStrategy over the local GPUs, or over every logical CPU device when there is
-    no GPU; 'multiworker': MultiWorkerMirroredStrategy from `TF_CONFIG`; 'default': no distribution.
-    """
-    if name not in STRATEGIES:
-        raise ValueError(f"strategy {name!r} is not allowed; choose one of {', '.join(STRATEGIES)}")
-    if name == "multiworker":
-        if not os.environ.get("TF_CONFIG"):
-            raise ValueError("strategy 'multiworker' reads the cluster from the TF_CONFIG environment "
-                             "variable, which is not set")
-        return tf.distribute.MultiWorkerMirroredStrategy()
-    gpus = tf.config.list_logical_devices("GPU")
-    if name == "auto":
-        return tf.distribute.MirroredStrategy() if gpus else tf.distribute.get_strategy()
-    if name == "mirrored":
-        if gpus:
-            return tf.distribute.MirroredStrategy()
-        return tf.distribute.MirroredStrategy([d.name for d in tf.config.list_logical_devices("CPU")])
-    return tf.distribute.get_strategy()
-
-
-def worker_role(strategy: tf.distribute.Strategy) -> tuple[bool, int]:
-    """(is_chief, worker index). Single-host strategies: (True, 0). Multi-worker: the 'chief' task,
-    or worker 0 when the cluster has no chief."""
-    resolver = getattr(strategy, "cluster_resolver", None)
-    if resolver is None or not getattr(resolver, "task_type", None):
-        return True, 0
-    task_type, task_id = resolver.task_type, int(resolver.task_id or 0)
-    has_chief = "chief" in resolver.cluster_spec().as_dict()
-    is_chief = task_type == "chief" or (task_type == "worker" and task_id == 0 and not has_chief)
-    return is_chief, task_id + (1 if has_chief and task_type == "worker" else 0)
-
-
 def run_paths(config: DAGANConfig, is_chief: bool = True, worker: int = 0) -> dict[str, str]:
     """Where a run writes. Non-chief workers back up into a folder of their own (they write the
     same state; keeping it apart means no two processes ever write one file)."""
@@ -120,90 +85,167 @@ def run_paths(config: DAGANConfig, is_chief: bool = True, worker: int = 0) -> di
         "csv": os.path.join(run_dir, "loss_log.csv"),
         "logs": os.path.join(run_dir, "logs"),
         "backup": backup,
+        "lock": ".lock" if is_chief else f".lock-worker{worker}",
     }
 
 
-def mixed_precision_policy() -> str:
-    """'mixed_float16' when a GPU is visible, else 'mixed_bfloat16' (CPUs lack fast float16)."""
-    return "mixed_float16" if tf.config.list_logical_devices("GPU") else "mixed_bfloat16"
-
-
 # ------------------------------------------------------------------------------------------------
-# Data
+# Run: the named steps of `run_training`
 # ------------------------------------------------------------------------------------------------
-def epoch_seed(config: DAGANConfig, epoch: int) -> int:
-    """Seed of the data order, crops and flips of the 0-based `epoch`."""
-    return int(config.seed) + int(epoch)
+@dataclasses.dataclass(frozen=True)
+class _Plan:
+    """The run's size: examples, steps per epoch, epochs, total steps and the step to stop at."""
+
+    size: int
+    steps_per_epoch: int
+    total_epochs: int
+    total_steps: int
+    target: int
 
 
-def epoch_dataset(config: DAGANConfig, epoch: int, skip: int = 0, take: int | None = None) -> tf.data.Dataset:
-    """The training batches (global batch `batchSize`) of the 0-based `epoch`, in the order an
-    uninterrupted run takes them, without the first `skip` batches, at most `take` of them."""
-    from dagan_tf.data import build_dataset
+def _plan(config: DAGANConfig, max_steps: int | None) -> _Plan:
+    from dagan_tf.training.schedule import steps_per_epoch_for
 
-    ds = build_dataset(config.replace(seed=epoch_seed(config, epoch)), "train", batch_size=config.batchSize)
-    # 'path' (strings) is for people, not for the train step (and strings cannot go to a GPU)
-    ds = ds.map(lambda ex: {k: v for k, v in ex.items() if k != "path"})
-    if skip:
-        ds = ds.skip(skip)
-    if take is not None:
-        ds = ds.take(take)
-    return ds
-
-
-def _dataset_size(config: DAGANConfig) -> int:
-    from dagan_tf.data import dataset_files
-
-    return len(dataset_files(config, "train"))
+    size = dataset_size(config)
+    try:
+        steps_per_epoch = steps_per_epoch_for(size, config.batchSize)
+    except ValueError:
+        raise ValueError(f"config key 'batchSize': value {config.batchSize} is larger than the training set "
+                         f"({size} examples in {config.dataroot})") from None
+    total_epochs = config.niter + config.niter_decay
+    total_steps = steps_per_epoch * total_epochs
+    target = total_steps if max_steps is None else min(total_steps, max_steps)
+    return _Plan(size, steps_per_epoch, total_epochs, total_steps, target)
 
 
-def _display_batch(config: DAGANConfig, size: int) -> dict:
-    """A fixed batch (the first examples in file order) for the TensorBoard image grid."""
-    from dagan_tf.data import build_dataset
+@dataclasses.dataclass
+class _RunCallbacks:
+    """The run's callbacks, in the order Keras must call them, and the ones the run talks to."""
 
-    count = max(1, min(_DISPLAY_EXAMPLES, size))
-    ds = build_dataset(config, "train", batch_size=count, shuffle=False)
-    batch = next(iter(ds))
-    return {k: v for k, v in batch.items() if k != "path"}
-
-
-def _display_fn(model, batch: dict, config: DAGANConfig):
-    from dagan_tf.visualize import colorize_label, image_grid, label_palette, to_uint8_image
-
-    palette = label_palette(config)
-    labels = colorize_label(batch["label"].numpy(), palette)
-    reals = to_uint8_image(batch["image"].numpy())
-
-    def display() -> np.ndarray:
-        fakes = to_uint8_image(keras.ops.convert_to_numpy(model(batch, training=False)))
-        return image_grid([[labels[i], fakes[i], reals[i]] for i in range(len(labels))])
-
-    return display
+    progress: TrainingProgress
+    saver: PeriodicBackup
+    snapshots: NetworkSnapshots | None
+    tensorboard: TensorBoardLogger | None
+    all: list
 
 
-# ------------------------------------------------------------------------------------------------
-# Run
-# ------------------------------------------------------------------------------------------------
-def _config_changes(old_path: str, config: DAGANConfig) -> list[str]:
-    """Keys whose values differ from the run's saved config.yaml (resuming with other options)."""
-    import yaml
+def _make_callbacks(model, config, paths, plan: _Plan, step: int, resumed: bool, is_chief: bool,
+                    extra: Sequence[keras.callbacks.Callback]) -> _RunCallbacks:
+    from dagan_tf.training.model import active_loss_names
+
+    progress = TrainingProgress(plan.steps_per_epoch, plan.total_epochs, step)
+    saver = PeriodicBackup(
+        TrainingBackup(paths["backup"], model), progress, config.save_latest_freq,
+        meta=lambda: {"epoch": progress.epoch, "steps_per_epoch": plan.steps_per_epoch,
+                      "batch_size": config.batchSize, "name": config.name},
+    )
+    cbs: list[keras.callbacks.Callback] = [ProgressTracker(progress)]
+    snapshots = tensorboard = None
+    if is_chief:
+        columns = [*active_loss_names(config), "lr_G", "lr_D"]
+        resume_step = step if resumed else None
+        cbs.append(CSVLossLogger(paths["csv"], columns, progress, config.print_freq, resume_step=resume_step))
+        tensorboard = TensorBoardLogger(paths["logs"], progress, config.print_freq, config.display_freq,
+                                        display_fn(model, display_batch(config, plan.size), config),
+                                        resume_step=resume_step)
+        snapshots = NetworkSnapshots(
+            paths["run_dir"], {"G": model.generator, "D": model.discriminator, "E": model.encoder},
+            progress, config.save_latest_freq, config.save_epoch_freq,
+        )
+        missing = snapshots.missing_epoch()  # killed between a backup and that epoch's snapshot
+        if missing:
+            snapshots.save_epoch(missing)
+        cbs += [tensorboard, snapshots]
+    for cb in extra:
+        if hasattr(cb, "progress") and cb.progress is None:
+            cb.progress = progress
+    # the backup after the logs and snapshots: a backup of step N implies they hold step N (a resume
+    # drops the log rows after its step and writes them again)
+    cbs += [*extra, saver, StopAtEpochEnd()]
+    return _RunCallbacks(progress, saver, snapshots, tensorboard, cbs)
+
+
+def _fit_epochs(model, config, plan: _Plan, run: _RunCallbacks, verbose) -> None:
+    """One `fit` call per epoch (each with its own data order) until the target step or a stop."""
+    progress = run.progress
+    while progress.step < plan.target and not progress.stop_requested:
+        epoch, in_epoch = divmod(progress.step, plan.steps_per_epoch)
+        steps = min(plan.steps_per_epoch - in_epoch, plan.target - progress.step)
+        ds = epoch_dataset(config, epoch, skip=in_epoch, take=steps)
+        before, progress.fit_steps = progress.step, steps
+        model.fit(ds, epochs=plan.total_epochs, initial_epoch=epoch, steps_per_epoch=steps,
+                  callbacks=run.all, verbose=verbose, shuffle=False)
+        if progress.step == before and not progress.stop_requested:
+            raise RuntimeError(f"epoch {epoch + 1}: fit ran no step (is the training data empty?)")
+
+
+def _state_is_at(model, step: int) -> bool:
+    """Whether the model's variables are those after `step` whole steps: both optimizers have
+    applied exactly `step` updates (an error inside a step can leave G updated and D not). With
+    loss scaling a skipped update does not count, so the counters cannot tell: trust the step."""
+    for opt in (model.g_optimizer, model.d_optimizer):
+        if isinstance(opt, keras.optimizers.LossScaleOptimizer):
+            continue
+        if int(keras.ops.convert_to_numpy(opt.iterations)) != step:
+            return False
+    return True
+
+
+def _save_state(model, run: _RunCallbacks, *, after_error: bool) -> str | None:
+    """Back up the last completed step (and the latest snapshots); the backup folder, or None when
+    the state is between two steps or cannot be written (then the previous backup stays)."""
+    step = run.progress.step
+    if after_error and not _state_is_at(model, step):
+        print(f"note: no backup written: the error came in the middle of step {step + 1}; the rerun "
+              "resumes from the previous backup", file=sys.stderr)
+        return None
+    try:
+        run.saver.save_now()
+        if run.snapshots is not None:
+            run.snapshots.save_latest()
+    except Exception as e:  # noqa: BLE001 - the first error is the one to report
+        if not after_error:
+            raise
+        print(f"note: could not write a backup of step {step}: {e}", file=sys.stderr)
+        return None
+    if run.tensorboard is not None:
+        run.tensorboard.close()
+    return run.saver.backup.folder
+
+
+def _user_error(exc: BaseException) -> BaseException | None:
+    """The project's own error (a bad data file) behind an error TensorFlow raised, if any."""
+    from dagan_tf import data
+
+    recover = getattr(data, "data_error_from", None)
+    return recover(exc) if recover is not None else None
+
+
+def _train(model, config, plan: _Plan, run: _RunCallbacks, verbose) -> None:
+    """`_fit_epochs` with nothing lost: a signal stops after the step in progress, an error between
+    steps is reported after a backup of the last completed step."""
+
+    def stop(signum):
+        run.progress.stop_requested = True
+        model.stop_training = True
 
     try:
-        with open(old_path, encoding="utf-8") as f:
-            old = config_from_dict(yaml.safe_load(f) or {}).to_dict()
-    except Exception:  # an unreadable old file is not a reason to stop
-        return []
-    new = config.to_dict()
-    return [f"{k}: {old[k]!r} -> {new[k]!r}" for k in new if old.get(k) != new[k]]
+        with StopOnSignal(stop) as signals:
+            _fit_epochs(model, config, plan, run, verbose)
+    except BaseException as exc:
+        _save_state(model, run, after_error=not isinstance(exc, KeyboardInterrupt))
+        cause = _user_error(exc)
+        if cause is not None:
+            raise cause from None
+        raise
+    if signals.received is not None:
+        folder = _save_state(model, run, after_error=False)
+        import signal
 
-
-def _finished_message(config, step, target, total_steps, steps_per_epoch):
-    if step >= total_steps:
-        return (f"training run '{config.name}' is finished: step {step} of {total_steps} "
-                f"({total_steps // steps_per_epoch} epochs); nothing to do. Delete "
-                f"{os.path.join(config.checkpoints_dir, config.name)} to train again.")
-    return (f"training run '{config.name}' is at step {step}, which reaches --max-steps {target}; "
-            "nothing to do.")
+        raise TrainingInterrupted(
+            f"stopped by {signal.Signals(signals.received).name} at step {run.progress.step} of "
+            f"{plan.total_steps}; backup written to {folder}: run the same command to resume",
+            signals.received)
 
 
 def run_training(
@@ -230,13 +272,18 @@ def run_training(
         steps_per_execution: train steps per `tf.function` call.
         callbacks: extra Keras callbacks (e.g. `TimeBudget`); they may read the shared
             `TrainingProgress` as `callback.progress` if they have that attribute set to None.
-        verbose: Keras' progress bar (`"auto"`, 0, 1, 2).
-    Returns a `TrainingResult`.
+        verbose: Keras' progress output (`"auto"`: a bar on a terminal, one line per epoch
+            otherwise; 0, 1, 2).
+    Returns a `TrainingResult`. Raises `TrainingInterrupted` after SIGINT/SIGTERM (a backup of the
+    last completed step is written first), `RunLockedError` when another process trains in the
+    run folder, `DataError` for a bad data file (after a backup), `WriteError` naming the path.
     """
     if steps_per_execution < 1:
         raise ValueError(f"steps_per_execution must be >= 1, got {steps_per_execution}")
     if max_steps is not None and max_steps < 0:
         raise ValueError(f"--max-steps must be >= 0, got {max_steps}")
+    if verbose == "auto" and not sys.stdout.isatty():
+        verbose = 2  # a file or pipe: one line per epoch, not a carriage-return bar
     # The strategy first: MultiWorkerMirroredStrategy must exist before TensorFlow runs any op.
     dist = strategy if isinstance(strategy, tf.distribute.Strategy) else make_strategy(strategy)
     is_chief, worker = worker_role(dist)
@@ -245,107 +292,44 @@ def run_training(
     if config.batchSize % replicas:
         raise ValueError(f"config key 'batchSize': value {config.batchSize} (the global batch) is not "
                          f"divisible by the {replicas} replicas of the strategy")
+    plan = _plan(config, max_steps)
 
-    from dagan_tf.training.schedule import steps_per_epoch_for
+    with RunLock(paths["run_dir"], paths["lock"]) as lock:
+        if lock.took_over:
+            print(f"note: took over the lock of {lock.took_over}, which is no longer running")
+        for folder in (paths["run_dir"], paths["backup"], paths["logs"]):
+            remove_stale_temporaries(folder)  # of writers killed mid-write; none can be alive now
+        found = find_backup(paths)
+        if found and int(found[1]["step"]) >= plan.target:
+            step = int(found[1]["step"])
+            print(finished_message(config, step, plan))
+            return TrainingResult(paths["run_dir"], step, plan.total_steps, step, True)
 
-    size = _dataset_size(config)
-    try:
-        steps_per_epoch = steps_per_epoch_for(size, config.batchSize)
-    except ValueError:
-        raise ValueError(f"config key 'batchSize': value {config.batchSize} is larger than the training set "
-                         f"({size} examples in {config.dataroot})") from None
-    total_epochs = config.niter + config.niter_decay
-    total_steps = steps_per_epoch * total_epochs
-    target = total_steps if max_steps is None else min(total_steps, max_steps)
+        with dtype_policy(mixed_precision):
+            keras.utils.set_random_seed(config.seed)
+            from dagan_tf.training.model import DAGAN
 
-    backup_probe = TrainingBackup(paths["backup"], model=None)
-    found = backup_probe.latest()
-    start_step = found[1]["step"] if found else 0
-    if found and start_step >= target:
-        print(_finished_message(config, start_step, target, total_steps, steps_per_epoch))
-        return TrainingResult(paths["run_dir"], start_step, total_steps, start_step, True)
-    if found and found[1].get("steps_per_epoch") not in (None, steps_per_epoch):
-        print(f"warning: the backup was written with {found[1]['steps_per_epoch']} steps per epoch, the data "
-              f"now gives {steps_per_epoch}: the resumed data order differs from an uninterrupted run")
+            with dist.scope():
+                model = DAGAN(config)
+                model.compile(steps_per_epoch=plan.steps_per_epoch, jit_compile=bool(jit_compile),
+                              steps_per_execution=int(steps_per_execution))
+            step, meta = restore(TrainingBackup(paths["backup"], model), plan, found)
+            if is_chief:
+                save_run_config(config, paths, resumed=meta is not None)
+            run = _make_callbacks(model, config, paths, plan, step, meta is not None, is_chief, callbacks)
 
-    os.makedirs(paths["run_dir"], exist_ok=True)
-    if is_chief:
-        if found and os.path.isfile(paths["config"]):
-            changes = _config_changes(paths["config"], config)
-            if changes:
-                print("note: resuming with a config that differs from the run's config.yaml: " + "; ".join(changes))
-        save_config(config, paths["config"])
-
-    previous_policy = keras.config.dtype_policy()
-    if mixed_precision:
-        keras.config.set_dtype_policy(mixed_precision_policy())
-    try:
-        keras.utils.set_random_seed(config.seed)
-        from dagan_tf.training.model import DAGAN, active_loss_names
-
-        with dist.scope():
-            model = DAGAN(config)
-            model.compile(steps_per_epoch=steps_per_epoch, jit_compile=bool(jit_compile),
-                          steps_per_execution=int(steps_per_execution))
-        backup = TrainingBackup(paths["backup"], model)
-        meta = backup.restore() if found else None
-        step = int(meta["step"]) if meta else 0
-        if meta:
-            epoch, in_epoch = divmod(step, steps_per_epoch)
-            print(f"resumed from step {step} (epoch {epoch + 1}, {in_epoch} of its {steps_per_epoch} steps done) "
-                  f"from {os.path.dirname(paths['backup'])}")
-
-        progress = TrainingProgress(steps_per_epoch, total_epochs, step)
-        saver = PeriodicBackup(
-            backup, progress, config.save_latest_freq,
-            meta=lambda: {"epoch": progress.epoch, "steps_per_epoch": steps_per_epoch,
-                          "batch_size": config.batchSize, "name": config.name},
-        )
-        cbs: list[keras.callbacks.Callback] = [ProgressTracker(progress)]
-        snapshots = tensorboard = None
-        if is_chief:
-            columns = [*active_loss_names(config), "lr_G", "lr_D"]
-            cbs.append(CSVLossLogger(paths["csv"], columns, progress, config.print_freq,
-                                     resume_step=step if meta else None))
-            tensorboard = TensorBoardLogger(paths["logs"], progress, config.print_freq, config.display_freq,
-                                            _display_fn(model, _display_batch(config, size), config))
-            snapshots = NetworkSnapshots(
-                paths["run_dir"], {"G": model.generator, "D": model.discriminator, "E": model.encoder},
-                progress, config.save_latest_freq, config.save_epoch_freq,
-            )
-            cbs += [tensorboard, snapshots]
-        for cb in callbacks:
-            if hasattr(cb, "progress") and cb.progress is None:
-                cb.progress = progress
-        # the backup after the logs: a backup of step N implies the logs hold step N (a resume
-        # drops the log rows after its step and writes them again)
-        cbs += [*callbacks, saver, StopAtEpochEnd()]
-
-        started, first = time.monotonic(), step
-        print(f"training '{config.name}': {size} examples, batch {config.batchSize} over {replicas} "
-              f"replica(s), {steps_per_epoch} steps per epoch, {total_epochs} epochs, "
-              f"steps {step} -> {target}; writing to {paths['run_dir']}")
-        while progress.step < target and not progress.stop_requested:
-            epoch, in_epoch = divmod(progress.step, steps_per_epoch)
-            steps = min(steps_per_epoch - in_epoch, target - progress.step)
-            ds = epoch_dataset(config, epoch, skip=in_epoch, take=steps)
-            before, progress.fit_steps = progress.step, steps
-            model.fit(ds, epochs=total_epochs, initial_epoch=epoch, steps_per_epoch=steps,
-                      callbacks=cbs, verbose=verbose, shuffle=False)
-            if progress.step == before:
-                raise RuntimeError(f"epoch {epoch + 1}: fit ran no step (is the training data empty?)")
-
-        saver.save_now()
-        if is_chief:
-            snapshots.save_latest()
-            tensorboard.write_image()
-            tensorboard.close()
-        took = time.monotonic() - started
-        done = progress.step - first
-        print(f"trained {done} steps in {took:.1f} s ({took / max(done, 1):.3f} s/step); at step "
-              f"{progress.step} of {total_steps}" + (" - finished" if progress.step >= total_steps else ""))
-        return TrainingResult(paths["run_dir"], progress.step, total_steps, step if meta else None,
-                              progress.step >= total_steps, model)
-    finally:
-        if mixed_precision:
-            keras.config.set_dtype_policy(previous_policy)
+            started = time.monotonic()
+            print(f"training '{config.name}': {plan.size} examples, batch {config.batchSize} over {replicas} "
+                  f"replica(s), {plan.steps_per_epoch} steps per epoch, {plan.total_epochs} epochs, "
+                  f"steps {step} -> {plan.target}; writing to {os.path.abspath(paths['run_dir'])}", flush=True)
+            _train(model, config, plan, run, verbose)
+            _save_state(model, run, after_error=False)
+            if is_chief:
+                run.tensorboard.write_image()
+                run.tensorboard.close()
+            took, done = time.monotonic() - started, run.progress.step - step
+            print(f"trained {done} steps in {took:.1f} s ({took / max(done, 1):.3f} s/step); at step "
+                  f"{run.progress.step} of {plan.total_steps}"
+                  + (" - finished" if run.progress.step >= plan.total_steps else ""))
+            return TrainingResult(paths["run_dir"], run.progress.step, plan.total_steps,
+                                  step if meta else None, run.progress.step >= plan.total_steps, model)
