@@ -6,5 +6,10 @@ reads our `.keras` files after `import dagan_tf`.
 
 __version__ = "0.1.0"
 
-from dagan_tf import layers  # noqa: F401  (registers the serialisable layers)
-from dagan_tf.config import DAGANConfig, load_config  # noqa: F401
+from dagan_tf import native_logs as _native_logs
+
+if _native_logs.started_as_cli():  # the `dagan-tf` command: TensorFlow's C++ start-up lines off
+    _native_logs.quiet_tensorflow_import()
+
+from dagan_tf import layers  # noqa: E402,F401  (registers the serialisable layers)
+from dagan_tf.config import DAGANConfig, load_config  # noqa: E402,F401

@@ -12,7 +12,9 @@ import os
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import pathlib
+import types
 
+import numpy as np
 import pytest
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
@@ -60,3 +62,54 @@ def single_torch_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(previous)
+
+
+# ------------------------------------------------------------------------------------------------
+# Small stand-ins for the training-state tests (test_backup.py, test_callbacks.py)
+# ------------------------------------------------------------------------------------------------
+def small_net(name, units=3):
+    """A tiny Dense + BatchNormalization Keras model `(batch, 4) -> (batch, units)`."""
+    import keras
+
+    inp = keras.Input((4,))
+    x = keras.layers.Dense(units, name=f"{name}_dense")(inp)
+    x = keras.layers.BatchNormalization(name=f"{name}_bn")(x)
+    return keras.Model(inp, x, name=name)
+
+
+def stand_in_dagan(with_encoder=True):
+    """An object shaped like DAGAN for TrainingBackup: networks, built optimizers, extra state."""
+    import keras
+
+    m = types.SimpleNamespace()
+    m.generator, m.discriminator = small_net("g"), small_net("d", 2)
+    m.encoder = small_net("e", 5) if with_encoder else None
+    m.g_optimizer = keras.optimizers.Adam(1e-3, name="g_opt")
+    m.d_optimizer = keras.optimizers.Adam(1e-3, name="d_opt")
+    g_vars = m.generator.trainable_variables + (m.encoder.trainable_variables if with_encoder else [])
+    m.g_optimizer.build(g_vars)
+    m.d_optimizer.build(m.discriminator.trainable_variables)
+    m.extra = keras.Variable(np.zeros(2, np.float32), name="extra", trainable=False)
+    nets = [m.generator, m.discriminator] + ([m.encoder] if with_encoder else [])
+    m.variables = [v for n in nets for v in n.variables] + [m.extra]
+    return m
+
+
+def backup_values(m):
+    """Every variable of a (stand-in) DAGAN by backup group and position, as NumPy arrays."""
+    groups = _training_backup("unused", m).groups()
+    return {f"{g}/{i}": np.array(v) for g, vs in groups.items() for i, v in enumerate(vs)}
+
+
+def scramble_variables(m, rng):
+    """Random values for every variable of a (stand-in) DAGAN."""
+    for vs in _training_backup("unused", m).groups().values():
+        for v in vs:
+            v.assign(rng.standard_normal(v.shape).astype(v.dtype) if v.shape else rng.integers(1, 99))
+
+
+
+def _training_backup(folder, model):
+    from dagan_tf.training.backup import TrainingBackup
+
+    return TrainingBackup(folder, model)

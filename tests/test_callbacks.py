@@ -2,7 +2,6 @@
 
 import csv
 import os
-import types
 
 import keras
 import numpy as np
@@ -19,106 +18,15 @@ from dagan_tf.training.callbacks import (
     crossed,
     save_keras_atomic,
 )
-from dagan_tf.training.logs import CSVLossLogger, write_image, write_scalar
-
-
-def _net(name, units=3):
-    inp = keras.Input((4,))
-    x = keras.layers.Dense(units, name=f"{name}_dense")(inp)
-    x = keras.layers.BatchNormalization(name=f"{name}_bn")(x)
-    return keras.Model(inp, x, name=name)
-
-
-def _stand_in(with_encoder=True):
-    """An object shaped like DAGAN for TrainingBackup: networks, built optimizers, extra state."""
-    m = types.SimpleNamespace()
-    m.generator, m.discriminator = _net("g"), _net("d", 2)
-    m.encoder = _net("e", 5) if with_encoder else None
-    m.g_optimizer = keras.optimizers.Adam(1e-3, name="g_opt")
-    m.d_optimizer = keras.optimizers.Adam(1e-3, name="d_opt")
-    g_vars = m.generator.trainable_variables + (m.encoder.trainable_variables if with_encoder else [])
-    m.g_optimizer.build(g_vars)
-    m.d_optimizer.build(m.discriminator.trainable_variables)
-    m.extra = keras.Variable(np.zeros(2, np.float32), name="extra", trainable=False)
-    nets = [m.generator, m.discriminator] + ([m.encoder] if with_encoder else [])
-    m.variables = [v for n in nets for v in n.variables] + [m.extra]
-    return m
-
-
-def _all_values(m):
-    groups = TrainingBackup("unused", m).groups()
-    return {f"{g}/{i}": np.array(v) for g, vs in groups.items() for i, v in enumerate(vs)}
-
-
-def _scramble(m, rng):
-    for vs in TrainingBackup("unused", m).groups().values():
-        for v in vs:
-            v.assign(rng.standard_normal(v.shape).astype(v.dtype) if v.shape else rng.integers(1, 99))
+from dagan_tf.training.logs import CSVLossLogger, prune_event_files, write_image, write_scalar
+from tests.conftest import small_net as _net
+from tests.conftest import stand_in_dagan as _stand_in
 
 
 def test_crossed_fires_once_per_multiple():
     assert [s for s in range(1, 13) if crossed(s - 1, s, 4)] == [4, 8, 12]
     assert crossed(3, 6, 4) and not crossed(4, 7, 4)  # steps_per_execution jumps
     assert crossed(0, 9, 4) and not crossed(5, 5, 4) and not crossed(0, 100, 0)
-
-
-def test_backup_round_trip_covers_every_variable(tmp_path):
-    rng = np.random.default_rng(0)
-    m = _stand_in()
-    _scramble(m, rng)
-    want = _all_values(m)
-    groups = TrainingBackup("unused", m).groups()
-    # non-trainable batch-norm statistics, optimizer moments and counters, other model state
-    assert {v.path for v in groups["generator"]} >= {"g_bn/moving_mean", "g_bn/moving_variance"}
-    assert len(groups["g_optimizer"]) == 2 + 2 * len(m.generator.trainable_variables + m.encoder.trainable_variables)
-    assert [v.path for v in groups["model"]] == ["extra"]
-
-    backup = TrainingBackup(tmp_path / "backup", m)
-    folder = backup.save(7, epoch=1)
-    assert os.path.basename(folder) == "step-000000007"
-    _scramble(m, rng)
-    assert max(np.abs(want[k] - v).max() for k, v in _all_values(m).items()) > 0.1
-    meta = backup.restore()
-    assert meta["step"] == 7 and meta["epoch"] == 1
-    got = _all_values(m)
-    assert max(np.abs(want[k] - got[k]).max() for k in want) == 0.0
-
-
-def test_backup_is_atomic_and_keeps_the_two_newest(tmp_path):
-    m = _stand_in(with_encoder=False)
-    backup = TrainingBackup(tmp_path / "backup", m)
-    backup.save(3)
-    m.extra.assign([5.0, 6.0])
-    backup.save(6)
-    # a writer killed half-way leaves a temporary folder; a folder without meta.json is no backup
-    os.makedirs(tmp_path / "backup" / ".tmp-000000009-123")
-    os.makedirs(tmp_path / "backup" / "step-000000012")
-    (tmp_path / "backup" / "step-000000012" / "state.npz").write_bytes(b"partial")
-    assert sorted(os.listdir(tmp_path / "backup")) == [".tmp-000000009-123", "step-000000003", "step-000000006",
-                                                       "step-000000012"]
-    path, meta = backup.latest()
-    assert meta["step"] == 6 and path.endswith("step-000000006")
-    m.extra.assign([0.0, 0.0])
-    assert backup.restore()["step"] == 6
-    np.testing.assert_array_equal(np.array(m.extra), [5.0, 6.0])
-    backup.save(9)
-    backup.save(10)
-    # the leftover temporary folder is gone, 3 and 6 deleted (the two newest are kept: 9 in case 10
-    # cannot be read); 12 (no meta.json) was never ours to delete
-    assert sorted(os.listdir(tmp_path / "backup")) == ["step-000000009", "step-000000010", "step-000000012"]
-
-
-def test_backup_of_another_model_is_refused_with_its_path(tmp_path):
-    TrainingBackup(tmp_path / "b", _stand_in()).save(1)
-    with pytest.raises(ValueError, match=r"backup .*step-000000001.*'encoder' holds \d+ variables"):
-        TrainingBackup(tmp_path / "b", _stand_in(with_encoder=False)).restore()
-    other = _stand_in()
-    other.generator = _net("g", units=4)
-    other.variables = other.generator.variables + other.discriminator.variables + other.encoder.variables + [other.extra]
-    other.g_optimizer = keras.optimizers.Adam(name="g2")
-    other.g_optimizer.build(other.generator.trainable_variables + other.encoder.trainable_variables)
-    with pytest.raises(ValueError, match=r"variable g_dense/kernel has shape \(4, 3\) but .* \(4, 4\)"):
-        TrainingBackup(tmp_path / "b", other).restore()
 
 
 def _drive(callbacks, model, progress, epoch, batches, per_call=1, logs=None):
@@ -222,3 +130,27 @@ def test_tensorboard_events_without_the_tensorboard_package(tmp_path):
     width, height, png = tf.make_ndarray(picture.tensor)
     assert (int(width), int(height)) == (10, 6)
     np.testing.assert_array_equal(tf.io.decode_png(png).numpy(), image)
+
+
+def test_tensorboard_events_after_the_resume_step_are_dropped(tmp_path):
+    writer = tf.summary.create_file_writer(str(tmp_path))
+    with writer.as_default():
+        for step in range(1, 8):  # a killed run logged steps 1..7; its backup was at step 4
+            write_scalar("losses/G_GAN", float(step), step=step)
+    writer.close()
+    assert prune_event_files(tmp_path, 4) == 3
+    steps = [e.step for f in os.listdir(tmp_path)
+             for e in tf.compat.v1.train.summary_iterator(str(tmp_path / f)) if e.summary.value]
+    assert steps == [1, 2, 3, 4] and len(os.listdir(tmp_path)) == 1
+    assert prune_event_files(tmp_path, 4) == 0
+
+
+def test_a_missing_epoch_snapshot_is_found_for_recreation(tmp_path):
+    g = _net("g")
+    progress = TrainingProgress(steps_per_epoch=4, total_epochs=3, step=8)
+    snaps = NetworkSnapshots(tmp_path, {"G": g}, progress, save_latest_freq=100, save_epoch_freq=2)
+    assert snaps.missing_epoch() == 2  # killed after the backup of step 8, before 2_net_G.keras
+    snaps.save_epoch(2)
+    assert snaps.missing_epoch() is None and sorted(os.listdir(tmp_path)) == ["2_net_G.keras", "latest_net_G.keras"]
+    progress.step = 4  # epoch 1 has no snapshot (save_epoch_freq 2)
+    assert snaps.missing_epoch() is None

@@ -180,4 +180,21 @@ def run_demo(out_dir: str = "demo_out", minutes: float = 5.0, *, overrides: Mapp
     if verbose and "after" in score.scores:
         print(f"pixels coloured like their class: {score.scores['before']:.0%} before, "
               f"{score.scores['after']:.0%} after {result.step} steps")
+    if verbose:
+        _print_next_steps(result, config, minutes, budget.stopped_by_budget)
     return page
+
+
+def _print_next_steps(result, config: DAGANConfig, minutes: float, stopped_by_budget: bool) -> None:
+    """Why training stopped where it did, and the commands to try next (absolute paths)."""
+    run_dir = os.path.abspath(result.run_dir)
+    if stopped_by_budget and not result.finished:
+        print(f"stopped after step {result.step} of {result.total_steps}: the {minutes:g}-minute budget "
+              f"(--minutes); run the demo again to continue from step {result.step}")
+    run_config = os.path.join(run_dir, "config.yaml")
+    generator = os.path.join(run_dir, "latest_net_G.keras")
+    print("next:\n"
+          f"  dagan-tf generate --config {run_config} --checkpoint {generator} --how-many 8\n"
+          f"  dagan-tf export --config {run_config} --checkpoint {generator} --format tflite "
+          f"--out {os.path.join(os.path.dirname(run_dir), 'demo.tflite')}\n"
+          f"  tensorboard --logdir {os.path.join(run_dir, 'logs')}")
