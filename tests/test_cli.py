@@ -1,0 +1,96 @@
+"""dagan_tf/cli.py: options, help, version, and one clear last line per error."""
+
+import errno
+import os
+import shutil
+import subprocess
+import sys
+
+import pytest
+
+from dagan_tf import __version__
+from dagan_tf.cli import _load, build_parser, main
+from dagan_tf.files import WriteError
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+DEMO = os.path.join(REPO, "configs", "demo.yaml")
+
+
+def _subcommands():
+    parser = build_parser()
+    action = next(a for a in parser._actions if a.dest == "command")
+    return action.choices
+
+
+def test_set_takes_several_pairs_repeated_or_not():
+    args = build_parser().parse_args(["train", "--config", DEMO, "--set", "ngf=16", "batchSize=4",
+                                      "--set", "lr=0.001", "--name", "x"])
+    assert args.overrides == ["ngf=16", "batchSize=4", "lr=0.001"] and args.name == "x"
+    cfg = _load(args)
+    assert (cfg.ngf, cfg.batchSize, cfg.lr) == (16, 4, 0.001)
+
+
+def test_version(capsys):
+    with pytest.raises(SystemExit) as info:
+        main(["--version"])
+    assert info.value.code == 0 and capsys.readouterr().out.strip() == f"dagan-tf {__version__}"
+
+
+def test_every_option_has_help_and_shows_its_default():
+    for name, sub in _subcommands().items():
+        text = sub.format_help()
+        for action in sub._actions:
+            if action.option_strings and action.dest != "help":
+                assert action.help, (name, action.option_strings)
+        assert "--verbose" in text, name
+    train = _subcommands()["train"].format_help()
+    assert "(default: auto)" in " ".join(train.split()) and "(default: 1)" in train
+    export = " ".join(_subcommands()["export"].format_help().split())
+    assert 'pip install "dagan-tf[lite]"' in export and "onnx (needs the 'onnx' extra)" in export
+    assert "DIR/<next version>/" in export
+
+
+@pytest.mark.parametrize("error, line", [
+    (WriteError(errno.ENOSPC, "cannot write snapshot /r/latest_net_G.keras: no space left on the device"),
+     "dagan-tf train: error: cannot write snapshot /r/latest_net_G.keras: no space left on the device"),
+    (PermissionError(errno.EACCES, "Permission denied", "/ro/checkpoints"),
+     "dagan-tf train: error: /ro/checkpoints: Permission denied"),
+    (ValueError("config key 'batchSize': value 64 is larger than the training set"),
+     "dagan-tf train: error: config key 'batchSize': value 64 is larger than the training set"),
+])
+def test_user_errors_end_in_one_line_and_exit_2(monkeypatch, capsys, error, line):
+    import dagan_tf.training
+
+    def fail(*args, **kwargs):
+        raise error
+
+    monkeypatch.setattr(dagan_tf.training, "run_training", fail)
+    assert main(["train", "--config", DEMO]) == 2
+    captured = capsys.readouterr()
+    assert captured.err.strip().splitlines() == [line]
+    with pytest.raises(type(error)):  # --verbose: the whole traceback
+        main(["train", "--config", DEMO, "--verbose"])
+
+
+def test_bugs_keep_their_traceback(monkeypatch):
+    import dagan_tf.training
+
+    monkeypatch.setattr(dagan_tf.training, "run_training", lambda *a, **k: 1 / 0)
+    with pytest.raises(ZeroDivisionError):
+        main(["train", "--config", DEMO])
+
+
+def test_the_command_prints_no_tensorflow_log_lines(tmp_path):
+    """The installed `dagan-tf` script: --help and an error, nothing but their own lines on stderr."""
+    script = shutil.which("dagan-tf", path=os.path.dirname(sys.executable)) or shutil.which("dagan-tf")
+    assert script, "the dagan-tf console script is not installed (pip install -e .)"
+    env = {k: v for k, v in os.environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"}
+    shown = subprocess.run([script, "--help"], capture_output=True, text=True, env=env, timeout=300)
+    assert shown.returncode == 0 and shown.stderr == "" and "COMMAND" in shown.stdout
+    missing = str(tmp_path / "missing.yaml")
+    failed = subprocess.run([script, "train", "--config", missing], capture_output=True, text=True, env=env,
+                            timeout=300)
+    assert failed.returncode == 2
+    assert failed.stderr.splitlines() == [f"dagan-tf train: error: config file not found: {missing}"]
+    noisy = subprocess.run([script, "--verbose", "--help"], capture_output=True, text=True, env=env, timeout=300)
+    assert noisy.returncode == 0  # --verbose leaves TensorFlow's own lines alone (they vary by machine)
