@@ -1,6 +1,6 @@
 """Label + instance maps -> the generator's input: one-hot classes (+ dontcare) and the instance edge map.
 
-SPEC.md, 'The input tensor': one-hot over `config.num_classes` channels (label_nc, plus one when
+docs/reference.md, 'The semantic map': one-hot over `config.num_classes` channels (label_nc, plus one when
 `contain_dontcare_label`), then, unless `no_instance`, one channel marking instance boundaries. Built with
 `keras.ops` only, so the same function runs in the trainer's graph, in the exported serving model and
 under every Keras backend. It is pure: no checks at run time (export adds its own), label ids outside

@@ -1,4 +1,4 @@
-"""Full-size networks: SPEC.md's trainable parameter counts and a one-to-one map onto the official keys."""
+"""Full-size networks: docs/reference.md's trainable parameter counts and a one-to-one map onto the official keys."""
 
 import numpy as np
 import pytest
@@ -14,7 +14,7 @@ from dagan_tf.models import (
 )
 
 
-# SPEC.md, "Parameter counts of the official networks"
+# docs/reference.md, "The official networks' sizes"
 COUNTS = {
     "cityscapes": {"G": 93_134_229, "G_vae": 101_222_805, "D": 5_601_410, "E": 10_463_424},
     "ade20k": {"G": 96_578_709, "G_vae": 112_028_821, "D": 5_836_930, "E": 10_463_424},

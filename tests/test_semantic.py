@@ -1,4 +1,4 @@
-"""dagan_tf.semantic: one-hot (+ dontcare) and instance edge map against a NumPy re-statement of SPEC.md."""
+"""dagan_tf.semantic: one-hot (+ dontcare) and instance edge map against a NumPy re-statement of docs/reference.md."""
 
 import os
 import subprocess

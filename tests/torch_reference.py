@@ -1,4 +1,4 @@
-"""A PyTorch re-statement of the official DAGAN networks, written from /work/shared/SPEC.md.
+"""A PyTorch re-statement of the official DAGAN networks, written from docs/reference.md.
 
 Used by the tests (state_dict names/shapes against the official listings, number-for-number parity of
 the Keras networks after checkpoint conversion) and by bench/ (timing the reference). It is not part
@@ -8,7 +8,7 @@ of the package: it needs `torch` and mirrors the released code's module tree exa
 
 Layout is NCHW, as in the reference. The semantic map has `cfg.semantic_nc` channels in the order our
 model uses (one-hot classes, dontcare, instance edge). Where the released code only runs with ngf = 64
-or breaks under `num_upsampling_layers='most'`, this module follows SPEC.md's generalisation:
+or breaks under `num_upsampling_layers='most'`, this module follows docs/reference.md's generalisation:
 `conv_64` maps 2*ngf -> final_nc, CAM is (2*final_nc -> final_nc, final_nc -> final_nc), and under
 'most' x_tmp is upsampled x2 (nearest) before CAM. With ngf = 64 and normal/more nothing changes.
 
@@ -71,7 +71,7 @@ class SPADE(nn.Module):
 
     def forward(self, x: torch.Tensor, segmap: torch.Tensor) -> torch.Tensor:
         normalized = self.param_free_norm(x)
-        # mode='nearest' is the legacy floor(dst * in / out) rule (SPEC.md).
+        # mode='nearest' is the legacy floor(dst * in / out) rule (docs/reference.md).
         segmap = F.interpolate(segmap, size=x.size()[2:], mode="nearest")
         actv = self.mlp_shared(segmap)
         gamma = self.mlp_gamma(actv)
@@ -168,7 +168,7 @@ class SPADEGenerator(nn.Module):
             final_nc = nf // 2
         self.conv_img = nn.Conv2d(final_nc, 3, kernel_size=3, padding=1)
         self.up = nn.Upsample(scale_factor=2)
-        # DAGAN head, generalised per SPEC.md (released code: conv_64 128 -> 64, CAM (128, 64)).
+        # DAGAN head, generalised per docs/reference.md (released code: conv_64 128 -> 64, CAM (128, 64)).
         self.conv_64 = nn.Conv2d(2 * nf, final_nc, kernel_size=3, padding=1)
         self.cab = ChannelAttention(2 * final_nc, final_nc)
         self.spatialAtt = SpatialAttention()
@@ -283,7 +283,7 @@ class MultiscaleDiscriminator(nn.Module):
 
 
 def encoder_input_size(cfg) -> int:
-    """The square size the encoder resizes images to: 256, or 128 when crop_size < 256 (SPEC.md)."""
+    """The square size the encoder resizes images to: 256, or 128 when crop_size < 256 (docs/reference.md)."""
     return 256 if cfg.crop_size >= 256 else 128
 
 

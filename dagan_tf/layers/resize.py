@@ -1,7 +1,7 @@
 """The reference's nearest-neighbour resizing (PyTorch's legacy `F.interpolate(mode='nearest')`).
 
 Source index = floor(dst_index * in_size / out_size). `tf.image.resize(..., 'nearest')` uses
-half-pixel centres and picks other pixels (SPEC.md, Generator), so it must not be used where
+half-pixel centres and picks other pixels (docs/reference.md, Generator), so it must not be used where
 parity with the reference matters.
 """
 

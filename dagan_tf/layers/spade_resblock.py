@@ -18,7 +18,7 @@ class SPADEResnetBlock(keras.layers.Layer):
     Call on `[x, seg]`: x `(batch, height, width, fin)`, seg `(batch, H, W, semantic_nc)`.
     Returns `(batch, height, width, fout)`. `fmiddle = min(fin, fout)`; a learned shortcut
     (`norm_s` then 1x1 `conv_s`, no bias) exists when fin != fout. With `spectral` in `norm_G`,
-    conv_0, conv_1 and conv_s are spectrally normalised (SPEC.md, SPADEResnetBlock).
+    conv_0, conv_1 and conv_s are spectrally normalised (docs/reference.md, SPADEResnetBlock).
     """
 
     def __init__(self, fout: int, norm_G: str = "spectralspadesyncbatch3x3", init_gain: float = 0.02,

@@ -1,6 +1,6 @@
 """Convolution with the reference's symmetric padding, optionally spectrally normalised.
 
-Spectral normalisation follows `torch.nn.utils.spectral_norm` (SPEC.md): the raw kernel
+Spectral normalisation follows `torch.nn.utils.spectral_norm` (docs/reference.md): the raw kernel
 (`weight_orig`) is the trainable variable; `u` (out_channels) and `v` (in*kh*kw) are stored,
 non-trainable. In training, one power iteration per call updates u and v (no gradient), then
 `sigma = u . (W v)` with the gradient flowing through W in sigma, and the layer convolves with

@@ -1,4 +1,4 @@
-"""The multi-scale PatchGAN discriminator (SPEC.md, `MultiscaleDiscriminator`)."""
+"""The multi-scale PatchGAN discriminator (docs/reference.md, `MultiscaleDiscriminator`)."""
 
 import keras
 from keras import ops

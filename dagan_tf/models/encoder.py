@@ -1,4 +1,4 @@
-"""The style encoder for `use_vae` (SPEC.md, `ConvEncoder`)."""
+"""The style encoder for `use_vae` (docs/reference.md, `ConvEncoder`)."""
 
 import keras
 
@@ -10,7 +10,7 @@ ENCODER_GRID = 4
 
 
 def encoder_input_size(config: DAGANConfig) -> int:
-    """256 (six stride-2 convs); 128 with five convs when crop_size < 256 (SPEC.md: the released
+    """256 (six stride-2 convs); 128 with five convs when crop_size < 256 (docs/reference.md: the released
     code crashes there, an 8x8 grid meeting a 4x4 fc; this project resizes to 128 instead)."""
     return 256 if config.crop_size >= 256 else 128
 

@@ -1,4 +1,4 @@
-"""The DAGAN generator: SPADE generator + DAGAN head (CAM + SAM), as SPEC.md's `SPADEGenerator`."""
+"""The DAGAN generator: SPADE generator + DAGAN head (CAM + SAM), as docs/reference.md's `SPADEGenerator`."""
 
 import keras
 
@@ -64,7 +64,7 @@ def build_generator(config: DAGANConfig, name: str = "dagan_generator") -> keras
     x = block(2 * nf, "up_2")([x, seg])
     x = up(x)
 
-    # DAGAN head. conv_64 maps up_2's output (2nf) to final_nc (SPEC.md step 3: the reference
+    # DAGAN head. conv_64 maps up_2's output (2nf) to final_nc (docs/reference.md step 3: the reference
     # hard-wires 128 -> 64, which is this rule at ngf = 64 without 'most').
     final_nc = config.final_nc
     x_tmp = _conv3x3(final_nc, "conv_64", gain)(x)

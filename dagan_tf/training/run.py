@@ -208,9 +208,14 @@ def _save_state(model, run: _RunCallbacks, *, after_error: bool) -> str | None:
             raise
         print(f"note: could not write a backup of step {step}: {e}", file=sys.stderr)
         return None
-    if run.tensorboard is not None:
-        run.tensorboard.close()
     return run.saver.backup.folder
+
+
+def _close_logs(run: _RunCallbacks, image: bool) -> None:
+    if run.tensorboard is not None:
+        if image:
+            run.tensorboard.write_image()
+        run.tensorboard.close()
 
 
 def _user_error(exc: BaseException) -> BaseException | None:
@@ -234,12 +239,14 @@ def _train(model, config, plan: _Plan, run: _RunCallbacks, verbose) -> None:
             _fit_epochs(model, config, plan, run, verbose)
     except BaseException as exc:
         _save_state(model, run, after_error=not isinstance(exc, KeyboardInterrupt))
+        _close_logs(run, image=False)
         cause = _user_error(exc)
         if cause is not None:
             raise cause from None
         raise
     if signals.received is not None:
         folder = _save_state(model, run, after_error=False)
+        _close_logs(run, image=False)
         import signal
 
         raise TrainingInterrupted(
@@ -324,9 +331,7 @@ def run_training(
                   f"steps {step} -> {plan.target}; writing to {os.path.abspath(paths['run_dir'])}", flush=True)
             _train(model, config, plan, run, verbose)
             _save_state(model, run, after_error=False)
-            if is_chief:
-                run.tensorboard.write_image()
-                run.tensorboard.close()
+            _close_logs(run, image=True)
             took, done = time.monotonic() - started, run.progress.step - step
             print(f"trained {done} steps in {took:.1f} s ({took / max(done, 1):.3f} s/step); at step "
                   f"{run.progress.step} of {plan.total_steps}"

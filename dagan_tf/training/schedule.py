@@ -1,7 +1,7 @@
 """The reference's optimisation: Adam with torch's update rule, TTUR rates and betas, and the
 linear learning-rate decay of `Pix2PixTrainer.update_learning_rate`, as Keras objects.
 
-Reference (SPEC.md, "Optimisation"; SPADE `train_options.py`, `pix2pix_model.create_optimizers`):
+Reference (docs/reference.md, "Optimisation"; SPADE `train_options.py`, `pix2pix_model.create_optimizers`):
 - TTUR (default): G lr = lr/2, D lr = lr*2, betas (beta1, beta2) = (0.0, 0.9) by default.
 - `no_TTUR`: both lr; the betas' defaults become (0.5, 0.999). The reference switches the *defaults*
   (`parser.set_defaults`) so explicit `--beta1/--beta2` still win; a config cannot tell "not set" from
