@@ -110,7 +110,7 @@ def _cli(args, **kwargs):
 class _KillAfterBackup(threading.Thread):
     """Watches a training subprocess and SIGKILLs it as soon as a backup of step >= `after` exists."""
 
-    def __init__(self, proc, run_dir, after, timeout=300):
+    def __init__(self, proc, run_dir, after, timeout=1200):
         super().__init__(daemon=True)
         self.proc, self.run_dir, self.after, self.timeout = proc, run_dir, after, timeout
         self.killed_at, self.output = None, ""
