@@ -78,3 +78,21 @@ def test_tiny_demo_pictures_follow_the_label_maps(tmp_path):
     for kind in ("label", "img", "inst"):
         assert len(os.listdir(os.path.join(out, "data", f"train_{kind}"))) == 36
     assert os.path.isfile(os.path.join(out, "checkpoints", "demo", "latest_net_G.keras"))
+
+
+def test_the_demo_says_why_it_stopped_and_what_to_try_next(tmp_path):
+    from dagan_tf.training.demo import demo_summary
+    from dagan_tf.training.run import TrainingResult
+
+    run_dir = os.path.join("relative", "checkpoints", "demo")
+    result = TrainingResult(run_dir, step=433, total_steps=3600, resumed_from=None, finished=False)
+    lines = demo_summary(result, 5.0, stopped_by_budget=True).splitlines()
+    assert lines[0] == ("stopped after step 433 of 3600: the 5-minute budget (--minutes); run the demo again "
+                        "to continue from step 433")
+    absolute = os.path.abspath(run_dir)
+    assert lines[1] == "next:" and lines[2] == (
+        f"  dagan-tf generate --config {absolute}/config.yaml --checkpoint {absolute}/latest_net_G.keras "
+        "--how-many 8")
+    assert lines[4] == f"  tensorboard --logdir {absolute}/logs"
+    finished = TrainingResult(run_dir, step=3600, total_steps=3600, resumed_from=0, finished=True)
+    assert demo_summary(finished, 5.0, stopped_by_budget=False).splitlines()[0] == "next:"

@@ -32,6 +32,7 @@ __all__ = [
     "class_mean_colours",
     "colour_class_accuracy",
     "ColourScore",
+    "demo_summary",
 ]
 
 #: Demo scenes written when `out/data` holds none.
@@ -181,20 +182,24 @@ def run_demo(out_dir: str = "demo_out", minutes: float = 5.0, *, overrides: Mapp
         print(f"pixels coloured like their class: {score.scores['before']:.0%} before, "
               f"{score.scores['after']:.0%} after {result.step} steps")
     if verbose:
-        _print_next_steps(result, config, minutes, budget.stopped_by_budget)
+        print(demo_summary(result, minutes, budget.stopped_by_budget))
     return page
 
 
-def _print_next_steps(result, config: DAGANConfig, minutes: float, stopped_by_budget: bool) -> None:
+def demo_summary(result, minutes: float, stopped_by_budget: bool) -> str:
     """Why training stopped where it did, and the commands to try next (absolute paths)."""
     run_dir = os.path.abspath(result.run_dir)
+    lines = []
     if stopped_by_budget and not result.finished:
-        print(f"stopped after step {result.step} of {result.total_steps}: the {minutes:g}-minute budget "
-              f"(--minutes); run the demo again to continue from step {result.step}")
+        lines.append(f"stopped after step {result.step} of {result.total_steps}: the {minutes:g}-minute "
+                     f"budget (--minutes); run the demo again to continue from step {result.step}")
     run_config = os.path.join(run_dir, "config.yaml")
     generator = os.path.join(run_dir, "latest_net_G.keras")
-    print("next:\n"
-          f"  dagan-tf generate --config {run_config} --checkpoint {generator} --how-many 8\n"
-          f"  dagan-tf export --config {run_config} --checkpoint {generator} --format tflite "
-          f"--out {os.path.join(os.path.dirname(run_dir), 'demo.tflite')}\n"
-          f"  tensorboard --logdir {os.path.join(run_dir, 'logs')}")
+    lines += [
+        "next:",
+        f"  dagan-tf generate --config {run_config} --checkpoint {generator} --how-many 8",
+        f"  dagan-tf export --config {run_config} --checkpoint {generator} --format tflite "
+        f"--out {os.path.join(os.path.dirname(run_dir), 'demo.tflite')}",
+        f"  tensorboard --logdir {os.path.join(run_dir, 'logs')}",
+    ]
+    return "\n".join(lines)
