@@ -154,3 +154,15 @@ def test_a_missing_epoch_snapshot_is_found_for_recreation(tmp_path):
     assert snaps.missing_epoch() is None and sorted(os.listdir(tmp_path)) == ["2_net_G.keras", "latest_net_G.keras"]
     progress.step = 4  # epoch 1 has no snapshot (save_epoch_freq 2)
     assert snaps.missing_epoch() is None
+
+
+def test_time_budget_prints_lines_not_a_bar_without_a_terminal(capsys):
+    progress = TrainingProgress(10, 1)
+    budget = TimeBudget(0.0, progress, show_bar=True, shown=("G_GAN",))
+    assert not budget.on_terminal  # pytest captures stdout: no terminal
+    budget.set_model(keras.Sequential([keras.layers.Dense(1)]))
+    budget.on_train_begin()
+    progress.step, progress.last_logs = 1, {"G_GAN": 1.5}
+    budget.on_train_batch_end(0, {})
+    out = capsys.readouterr().out
+    assert out == "0/0 s - step: 1 - G_GAN: 1.5\n" and budget.stopped_by_budget
