@@ -60,6 +60,13 @@ def _cmd_train(args) -> int:
     cfg = _load(args)
     if args.name:
         cfg = cfg.replace(name=args.name)
+    init = None
+    if args.init_from:
+        from dagan_tf.training.init_from import resolve_init_source
+
+        init = resolve_init_source(args.init_from, args.init_epoch, args.init_D, args.init_E)
+    elif args.init_epoch is not None or args.init_D or args.init_E or args.init_partial:
+        raise ValueError("--init-epoch, --init-D, --init-E and --init-partial go with --init-from")
     run_training(
         cfg,
         max_steps=args.max_steps,
@@ -67,6 +74,8 @@ def _cmd_train(args) -> int:
         mixed_precision=args.mixed_precision,
         jit_compile=args.jit_compile,
         steps_per_execution=args.steps_per_execution,
+        init=init,
+        init_partial=args.init_partial,
     )
     return 0
 
@@ -159,6 +168,18 @@ def build_parser() -> argparse.ArgumentParser:
                    help="mixed_float16 on GPU, mixed_bfloat16 on CPU (losses stay float32)")
     p.add_argument("--jit-compile", action="store_true", help="compile the train step with XLA")
     p.add_argument("--steps-per-execution", type=int, default=1, help="train steps per tf.function call")
+    fine = p.add_argument_group("fine-tuning (a new run starting from trained weights; optimisers, step and lr "
+                                "schedule start fresh)")
+    fine.add_argument("--init-from", default=None, metavar="PATH",
+                      help="a run folder (its latest_net_*.keras), a generator .keras file, or an official "
+                           "*_net_G.pth (needs the 'torch' extra)")
+    fine.add_argument("--init-epoch", type=int, default=None, metavar="N",
+                      help="with a run folder: its N_net_*.keras snapshots instead of latest_net_*")
+    fine.add_argument("--init-D", default=None, metavar="FILE", help="discriminator .keras / _net_D.pth")
+    fine.add_argument("--init-E", default=None, metavar="FILE", help="encoder .keras / _net_E.pth (use_vae)")
+    fine.add_argument("--init-partial", action="store_true",
+                      help="load the weights whose names and shapes match and initialise the rest "
+                           "(another class set); prints what was loaded, re-initialised and missing")
     p.set_defaults(func=_cmd_train)
 
     p = command("generate", "generate images for the test split and an index.html results page")

@@ -113,3 +113,27 @@ def _training_backup(folder, model):
     from dagan_tf.training.backup import TrainingBackup
 
     return TrainingBackup(folder, model)
+
+
+# ------------------------------------------------------------------------------------------------
+# A tiny dataset in the 'custom' layout (test_run.py, test_init_from.py)
+# ------------------------------------------------------------------------------------------------
+def write_tiny_dataset(root, count=8, size=32, label_nc=3, seed=0):
+    """`{train,val}_{label,img}` folders of rectangles on a background, each class its colour."""
+    from PIL import Image
+
+    rng = np.random.default_rng(seed)
+    colours = np.array([(200, 40, 40), (40, 200, 40), (40, 40, 200), (200, 200, 40)])[:label_nc]
+    for phase, n in (("train", count), ("val", 3)):
+        for kind in ("label", "img"):
+            os.makedirs(os.path.join(root, f"{phase}_{kind}"), exist_ok=True)
+        for i in range(n):
+            label = np.zeros((size, size), np.uint8)
+            for c in range(1, label_nc):
+                y, x = rng.integers(0, size - 8, 2)
+                h, w = rng.integers(6, size // 2, 2)
+                label[y:y + h, x:x + w] = c
+            image = np.clip(colours[label] + rng.integers(-20, 20, (size, size, 3)), 0, 255).astype(np.uint8)
+            Image.fromarray(label).save(os.path.join(root, f"{phase}_label", f"scene{i}.png"))
+            Image.fromarray(image).save(os.path.join(root, f"{phase}_img", f"scene{i}.png"))
+    return root

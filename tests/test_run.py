@@ -26,9 +26,9 @@ import numpy as np
 import pytest
 import tensorflow as tf
 import yaml
-from PIL import Image
 
 from dagan_tf.config import config_from_dict, load_config
+from tests.conftest import write_tiny_dataset
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 STEPS_PER_EPOCH, EPOCHS = 4, 5
@@ -38,25 +38,6 @@ LOSSES = ["G_GAN", "G_GAN_Feat", "G_KLD", "D_fake", "D_real"]
 #: Runs the CLI in a subprocess with Grappler off (see the module docstring).
 _CLI = ("import sys, tensorflow as tf; tf.config.optimizer.set_experimental_options("
         "{'disable_meta_optimizer': True}); from dagan_tf.cli import main; sys.exit(main(sys.argv[1:]))")
-
-
-def write_tiny_dataset(root, count=8, size=32, label_nc=3, seed=0):
-    """`{train,val}_{label,img}` folders of rectangles on a background, each class its colour."""
-    rng = np.random.default_rng(seed)
-    colours = np.array([(200, 40, 40), (40, 200, 40), (40, 40, 200), (200, 200, 40)])[:label_nc]
-    for phase, n in (("train", count), ("val", 3)):
-        for kind in ("label", "img"):
-            os.makedirs(os.path.join(root, f"{phase}_{kind}"), exist_ok=True)
-        for i in range(n):
-            label = np.zeros((size, size), np.uint8)
-            for c in range(1, label_nc):
-                y, x = rng.integers(0, size - 8, 2)
-                h, w = rng.integers(6, size // 2, 2)
-                label[y:y + h, x:x + w] = c
-            image = np.clip(colours[label] + rng.integers(-20, 20, (size, size, 3)), 0, 255).astype(np.uint8)
-            Image.fromarray(label).save(os.path.join(root, f"{phase}_label", f"scene{i}.png"))
-            Image.fromarray(image).save(os.path.join(root, f"{phase}_img", f"scene{i}.png"))
-    return root
 
 
 def tiny_config(tmp, name, **changes):

@@ -6,7 +6,8 @@ from __future__ import annotations
 import os
 import sys
 
-from dagan_tf.config import DAGANConfig, config_from_dict, save_config
+from dagan_tf.config import DAGANConfig, config_from_dict
+from dagan_tf.files import atomic_path
 from dagan_tf.training.backup import CorruptBackupError, TrainingBackup
 
 __all__ = ["find_backup", "finished_message", "restore", "save_run_config"]
@@ -64,9 +65,19 @@ def restore(backup: TrainingBackup, plan, found) -> tuple[int, dict | None]:
 
 
 def save_run_config(config: DAGANConfig, paths: dict, resumed: bool) -> None:
-    """config.yaml of the run (a resume with other values says which keys changed)."""
+    """config.yaml of the run (a resume with other values says which keys changed). A run started
+    from other weights (`init_from.txt`) says so in comment lines at its top."""
+    import yaml
+
     if resumed and os.path.isfile(paths["config"]):
         changes = config_changes(paths["config"], config)
         if changes:
             print("note: resuming with a config that differs from the run's config.yaml: " + "; ".join(changes))
-    save_config(config, paths["config"])
+    header = ""
+    if os.path.isfile(paths["init_record"]):
+        with open(paths["init_record"], encoding="utf-8") as f:
+            header = "".join(f"# {line}" for line in f.read().splitlines(keepends=True)) + "\n"
+    with atomic_path(paths["config"], what="run config") as tmp:
+        with open(tmp, "w", encoding="utf-8") as f:
+            f.write(header)
+            yaml.safe_dump(config.to_dict(), f, sort_keys=False)

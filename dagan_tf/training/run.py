@@ -44,6 +44,7 @@ from dagan_tf.training.callbacks import (
     TrainingProgress,
 )
 from dagan_tf.training.interrupt import StopOnSignal, TrainingInterrupted
+from dagan_tf.training.init_from import InitSource, start_from
 from dagan_tf.training.epochs import dataset_size, display_batch, display_fn, epoch_dataset
 from dagan_tf.training.lock import RunLock
 from dagan_tf.training.resume import find_backup, finished_message, restore, save_run_config
@@ -86,6 +87,7 @@ def run_paths(config: DAGANConfig, is_chief: bool = True, worker: int = 0) -> di
         "logs": os.path.join(run_dir, "logs"),
         "backup": backup,
         "lock": ".lock" if is_chief else f".lock-worker{worker}",
+        "init_record": os.path.join(run_dir, "init_from.txt"),
     }
 
 
@@ -263,6 +265,8 @@ def run_training(
     jit_compile: bool = False,
     steps_per_execution: int = 1,
     *,
+    init: InitSource | None = None,
+    init_partial: bool = False,
     callbacks: Sequence[keras.callbacks.Callback] = (),
     verbose="auto",
 ) -> TrainingResult:
@@ -277,6 +281,10 @@ def run_training(
             stay float32.
         jit_compile: compile the train step with XLA.
         steps_per_execution: train steps per `tf.function` call.
+        init: weights a new run starts from (fine-tuning; `init_from.resolve_init_source`); a
+            resumed run ignores it and continues its own backup.
+        init_partial: load only the weights whose names and shapes match, the rest freshly
+            initialised (another class set); without it any difference is refused.
         callbacks: extra Keras callbacks (e.g. `TimeBudget`); they may read the shared
             `TrainingProgress` as `callback.progress` if they have that attribute set to None.
         verbose: Keras' progress output (`"auto"`: a bar on a terminal, one line per epoch
@@ -321,6 +329,9 @@ def run_training(
                 model.compile(steps_per_epoch=plan.steps_per_epoch, jit_compile=bool(jit_compile),
                               steps_per_execution=int(steps_per_execution))
             step, meta = restore(TrainingBackup(paths["backup"], model), plan, found)
+            if init is not None:
+                start_from(model, init, init_partial, paths["init_record"], resumed=meta is not None,
+                           is_chief=is_chief)
             if is_chief:
                 save_run_config(config, paths, resumed=meta is not None)
             run = _make_callbacks(model, config, paths, plan, step, meta is not None, is_chief, callbacks)
