@@ -85,6 +85,9 @@ def prepare_model(checkpoint, config: DAGANConfig, site_dir, quantize: str = "no
         raise FileNotFoundError(f"generator checkpoint not found: {checkpoint}")
     limit = MAX_MODEL_BYTES if max_bytes is None else max_bytes
     if checkpoint.suffix == ".tflite":
+        if quantize != "none":
+            raise ValueError(f"--quantize {quantize} applies to a .keras generator; {checkpoint} is already a "
+                             "TFLite model (export it with `dagan-tf export --format tflite --batch 1 --quantize ...`)")
         _check_size(checkpoint, quantize, limit)
         _check_batch_1(checkpoint)
         return checkpoint

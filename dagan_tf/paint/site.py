@@ -1,7 +1,7 @@
 """Write the paint site: a self-contained static folder any static host can serve.
 
     site/
-      index.html, paint.js, style.css     the page (dagan_tf/paint/static)
+      index.html, paint.js, model.js, labelmap.js, style.css   the page (dagan_tf/paint/static)
       litertjs/                           the LiteRT.js runtime (runtime.py; from npm, pinned)
       model.tflite                        the generator, batch 1
       classes.json                        classes (file value, name, colour, thing?), size, inputs

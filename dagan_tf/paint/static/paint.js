@@ -4,12 +4,13 @@
 // ?model=FILE (default classes.json's model), ?accelerator=webgpu (opt-in; checked against WASM on
 // first use, since headless WebGPU gave wrong images in our runs, and dropped when they differ).
 import {LabelMap} from './labelmap.js';
+import {Generator, webGpuIfFaithful} from './model.js';
 
 const params = new URLSearchParams(location.search);
 const DEBOUNCE_MS = 120;
 const $ = (id) => document.getElementById(id);
 
-let info, map, litert, model, modelShape, backend;
+let info, map, generator;
 let tool = 'brush', current = null, generating = false, pending = false, timer = null, seed = 0;
 let lastPhoto = null, settleWaiters = [];
 
@@ -24,107 +25,23 @@ function setStatus(text) { $('status').textContent = text; }
 // ---------------------------------------------------------------------------------------------
 // The model
 // ---------------------------------------------------------------------------------------------
-async function chooseThreads(core) {
-  const asked = Number(params.get('threads') ?? Math.min(navigator.hardwareConcurrency || 1, 4));
-  if (asked <= 1) return 1;
-  if (!self.crossOriginIsolated) {
-    console.warn('not cross-origin isolated (no COOP/COEP headers): one WASM thread');
-    return 1;
-  }
-  const ok = await core.supportsFeature('threads') && await core.supportsFeature('relaxedSimd');
-  return ok ? asked : 1;
-}
-
-function checkModel(compiled) {
-  const inputs = compiled.getInputDetails();
-  const want = ['label'].concat(info.instances ? ['instance'] : [], info.use_vae ? ['seed'] : []);
-  const names = inputs.map((d) => d.name);
-  for (const name of want) {
-    if (!names.includes(name)) {
-      throw new Error(`the model has inputs ${names.join(', ')}; this page (classes.json) needs ${want.join(', ')}`);
-    }
-  }
-  for (const d of inputs) {
-    const shape = Array.from(d.shape);
-    if (shape[0] !== 1) {
-      throw new Error(`the model's input \`${d.name}\` has shape [${shape.join(', ')}]: this page runs batch 1 only ` +
-        '(LiteRT.js needs fixed shapes). Re-export it with `dagan-tf export --format tflite --batch 1` ' +
-        'or let `dagan-tf paint` build the site.');
-    }
-    if (d.name !== 'seed' && (shape[1] !== info.height || shape[2] !== info.width)) {
-      throw new Error(`the model takes ${shape[1]} x ${shape[2]} maps; classes.json says ${info.height} x ${info.width}`);
-    }
-  }
-  return inputs;
-}
-
-async function compile(accelerator, threads) {
-  const file = params.get('model') ?? info.model;
-  const response = await fetch(file);
-  if (!response.ok) throw new Error(`could not load ${file}: HTTP ${response.status}`);
-  let bytes;
-  try {
-    bytes = new Uint8Array(await response.arrayBuffer());
-  } catch (e) {
-    throw new Error(`${file} (${(info.model_bytes / 2 ** 20).toFixed(1)} MB) is too large for this browser: ` +
-                    `${e.message}; export a smaller one (--quantize int8)`);
-  }
-  return litert.loadAndCompile(bytes, {accelerator, cpuOptions: {numThreads: threads}});
-}
-
 async function loadModel() {
-  if (typeof WebAssembly !== 'object') throw new Error('this browser has no WebAssembly: the model cannot run here');
   info = await (await fetch('classes.json')).json();
   map = new LabelMap(info.height, info.width, info.instance_stride, info.eraser_value);
   buildControls();
-  litert = await import('@litertjs/core');
-  const threads = await chooseThreads(litert);
-  setStatus(`loading LiteRT.js ${info.litertjs} (${threads} thread${threads > 1 ? 's' : ''})…`);
-  await litert.loadLiteRt(new URL('litertjs/wasm/', location.href).href, {threads: threads > 1});
-  model = await compile('wasm', threads);
-  modelShape = checkModel(model);
-  backend = {accelerator: 'wasm', threads, crossOriginIsolated: self.crossOriginIsolated};
+  const threads = Number(params.get('threads') ?? Math.min(navigator.hardwareConcurrency || 1, 4));
+  const file = params.get('model') ?? info.model;
+  setStatus(`loading LiteRT.js ${info.litertjs} and ${file}…`);
+  generator = await Generator.load(info, file, threads);
   if (info.scenes.length) await randomScene(0);
-  if (params.get('accelerator') === 'webgpu') await tryWebGpu(threads);
-  setStatus(`ready: ${backend.accelerator}, ${backend.threads} thread${backend.threads > 1 ? 's' : ''}`);
+  let note = '';
+  if (params.get('accelerator') === 'webgpu') {
+    const gpu = await webGpuIfFaithful(generator, file, map.label, map.instance);
+    if (gpu.generator) generator = gpu.generator; else note = ` (WebGPU not used: ${gpu.reason})`;
+  }
+  const {accelerator, threads: used} = generator.backend;
+  setStatus(`ready: ${accelerator}, ${used} thread${used > 1 ? 's' : ''}${note}`);
   generateSoon(0);
-}
-
-// WebGPU only where it gives WASM's image (within 1 level on >= 99.9% of the values).
-async function tryWebGpu(threads) {
-  try {
-    const gpu = await compile('webgpu', threads);
-    const [a, b] = [await runModel(model), await runModel(gpu)];
-    const close = a.rgb.filter((v, i) => Math.abs(v - b.rgb[i]) <= 1).length / a.rgb.length;
-    if (close < 0.999) throw new Error(`its image differs from WASM's (${(100 * close).toFixed(2)}% of values agree)`);
-    model = gpu;
-    backend.accelerator = 'webgpu';
-  } catch (e) {
-    console.warn('WebGPU not used:', e);
-    setStatus(`WebGPU not used (${e.message}); running on WASM`);
-  }
-}
-
-// One batch-1 inference on the current maps: {rgb: Uint8Array (H*W*3), ms}.
-async function runModel(compiled) {
-  const {height: h, width: w} = info;
-  const inputs = {label: new litert.Tensor(map.label.slice(), [1, h, w])};
-  if (info.instances) inputs.instance = new litert.Tensor(map.instance.slice(), [1, h, w]);
-  if (info.use_vae) inputs.seed = new litert.Tensor(new Int32Array([seed]), [1]);
-  const start = performance.now();
-  let outputs;
-  try {
-    outputs = await compiled.run(inputs);  // by name: input order by index differs from the names
-  } finally {
-    Object.values(inputs).forEach((t) => t.delete());
-  }
-  const image = outputs.image ?? Object.values(outputs)[0];
-  const onCpu = image.accelerator === 'wasm' ? image : await image.moveTo('wasm');
-  const rgb = new Uint8Array(onCpu.toTypedArray());  // a copy: the tensor's memory goes with it
-  const ms = performance.now() - start;
-  Object.values(outputs).forEach((t) => { if (!t.deleted) t.delete(); });
-  if (!onCpu.deleted) onCpu.delete();
-  return {rgb, ms};
 }
 
 function rgba(rgb) {
@@ -146,13 +63,13 @@ function generate() {
 async function generateNow() {
   await ready;
   const label = map.label.slice(), instance = map.instance.slice();
-  const {rgb, ms} = await runModel(model);
+  const {rgb, ms} = await generator.run(label, instance, seed);
   const photo = rgba(rgb);
   const canvas = $('photo');
   canvas.width = info.width; canvas.height = info.height;
   canvas.getContext('2d').putImageData(new ImageData(photo, info.width, info.height), 0, 0);
-  $('latency').textContent = `${ms.toFixed(0)} ms on this device (${backend.accelerator}, ` +
-                             `${backend.threads} thread${backend.threads > 1 ? 's' : ''})`;
+  const {accelerator, threads} = generator.backend;
+  $('latency').textContent = `${ms.toFixed(0)} ms on this device (${accelerator}, ${threads} thread${threads > 1 ? 's' : ''})`;
   lastPhoto = {photo, label, instance, ms};
   return photo;
 }
@@ -207,7 +124,7 @@ function selectedClass() {
 }
 
 function onPointerDown(event) {
-  if (!model) return;
+  if (!generator) return;
   event.preventDefault();
   const cls = selectedClass(), [x, y] = mapPoint(event);
   map.pushUndo();
@@ -348,11 +265,11 @@ window.dagan = {
   instanceMap: () => map.instance.slice(),
   generate,
   settled,
-  get backend() { return backend; },
+  get backend() { return generator?.backend; },
   get info() { return info; },
   time: async (runs) => {  // median ms of `runs` inferences on the current map
     const times = [];
-    for (let i = 0; i < runs; i++) times.push((await runModel(model)).ms);
+    for (let i = 0; i < runs; i++) times.push((await generator.run(map.label, map.instance, seed)).ms);
     return times.sort((a, b) => a - b)[Math.floor(runs / 2)];
   },
 };
