@@ -72,22 +72,6 @@ def python_ms(model: pathlib.Path, site: pathlib.Path, config, threads: int, run
     return statistics.median(times) * 1000.0
 
 
-def chromium():
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
-
-    options = webdriver.ChromeOptions()
-    options.binary_location = "/usr/bin/chromium"
-    for arg in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                "--disable-component-update", "--disable-sync", "--no-first-run",
-                f"--user-data-dir={tempfile.mkdtemp(prefix='dagan_bench_chromium_')}"):
-        options.add_argument(arg)
-    os.environ["SE_AVOID_STATS"] = "true"
-    driver = webdriver.Chrome(options=options, service=Service("/usr/bin/chromedriver"))
-    driver.set_script_timeout(300)
-    return driver
-
-
 def page_ms(driver, url: str, runs: int) -> tuple[float, dict]:
     driver.get(url)
     result = driver.execute_async_script(
@@ -114,7 +98,9 @@ def main(argv=None) -> int:
         h, w = config.image_hw
         print(f"\n{config.name} {h}x{w} ngf {config.ngf}; median of {args.runs} runs; {os.cpu_count()} CPUs")
         print(f"{'model':<6} {'MB':>6} {'threads':>7} {'browser ms':>11} {'python ms':>10} {'ratio':>6}  backend")
-        driver = chromium()
+        from tests.browser import chromium_driver, quit_driver
+
+        driver = chromium_driver(phone=False, script_timeout_s=600)
         try:
             with SiteServer(site, port=0) as server:
                 for q in QUANTIZE:
@@ -126,7 +112,7 @@ def main(argv=None) -> int:
                               f"{web / py:6.2f}  {backend['accelerator']}, {backend['threads']} thread(s), "
                               f"isolated={backend['crossOriginIsolated']}", flush=True)
         finally:
-            driver.quit()
+            quit_driver(driver)
     return 0
 
 

@@ -7,7 +7,9 @@ strokes of three classes and one fill. The photo the page shows is compared with
 the same label + instance maps and the same model.tflite: fp32 / fp16 within 1 level on >= 99.9 % of
 the values, int8 exact. Undo restores the previous label map exactly; screenshots at both sizes have
 > 20 distinct colours in the photo. A too-large generator is refused with its size and the advice
-`--quantize int8`; a dynamic-batch model gives a message in the page.
+`--quantize int8`; a dynamic-batch model gives a message in the page. Also: `--batch 1` keeps the
+serving contract; the eraser, the WebGPU opt-in's fall-back, label PNG upload (grey and coloured) and the
+seed of `use_vae` configs / the instance-free input of `no_instance` configs (on small integer models).
 
 Needs /usr/bin/chromium + /usr/bin/chromedriver (Debian `chromium chromium-driver`) and the LiteRT.js
 runtime from `npm ci`; set DAGAN_TF_PAINT_SCREENSHOTS=DIR to keep the screenshots.
@@ -15,14 +17,13 @@ runtime from `npm ci`; set DAGAN_TF_PAINT_SCREENSHOTS=DIR to keep the screenshot
 
 from __future__ import annotations
 
-import base64
 import functools
-import io
 import json
 import os
 import pathlib
 import shutil
-import tempfile
+import threading
+import time
 import urllib.request
 
 import numpy as np
@@ -35,41 +36,31 @@ from dagan_tf import cli
 from dagan_tf.config import load_config, save_config
 from dagan_tf.data.demo import DEMO_CLASSES
 from dagan_tf.export.serving import build_serving_function
-from dagan_tf.paint import find_runtime, start_paint, write_site
+from dagan_tf.paint import class_table, start_paint, write_site
 from dagan_tf.paint.server import SiteServer
 from tests.test_export_saved_model import calibrated_generator, pixel_agreement
 
-CHROMIUM, CHROMEDRIVER = "/usr/bin/chromium", "/usr/bin/chromedriver"
+pytest.importorskip("selenium", reason="the test extra (selenium) is needed for the browser tests")
+from selenium.webdriver.common.by import By  # noqa: E402
+
+from tests.browser import (  # noqa: E402
+    PHONE,
+    chromium_driver,
+    decode,
+    distinct_colours,
+    offset,
+    quit_driver,
+    require_browser_and_runtime,
+    run_js,
+    stroke,
+    tap,
+)
+
 OVERRIDES = {"ngf": 8, "crop_size": 128, "load_size": 128}  # 64x128 maps
-PHONE = {"width": 390, "height": 844, "pixelRatio": 2.0, "touch": True}
-DESKTOP = (1280, 900)
 WATER, GRASS, TREE, ROAD = 3, 4, 5, 7  # demo class values
 #: (class value, stroke from, stroke to) as fractions of the map's width and height.
 STROKES = ((WATER, (0.10, 0.80), (0.45, 0.70)), (TREE, (0.55, 0.55), (0.60, 0.85)), (ROAD, (0.70, 0.95), (0.90, 0.60)))
 FILL_AT = (0.03, 0.05)  # top-left corner: sky in the first scene
-
-selenium = pytest.importorskip("selenium", reason="the test extra (selenium) is needed for the browser tests")
-from selenium import webdriver  # noqa: E402
-from selenium.webdriver.chrome.service import Service  # noqa: E402
-from selenium.webdriver.common.actions import interaction  # noqa: E402
-from selenium.webdriver.common.actions.action_builder import ActionBuilder  # noqa: E402
-from selenium.webdriver.common.actions.pointer_input import PointerInput  # noqa: E402
-from selenium.webdriver.common.by import By  # noqa: E402
-
-
-def _require_browser_and_runtime():
-    """Skip where Chromium or the npm runtime is missing (a failure under `CI=true`: .ci/run installs both)."""
-    missing = [p for p in (CHROMIUM, CHROMEDRIVER) if not os.path.exists(p)]
-    reason = f"{', '.join(missing)} missing: `apt-get install chromium chromium-driver`" if missing else None
-    try:
-        find_runtime()
-    except FileNotFoundError as e:
-        reason = reason or str(e)
-    if reason and os.environ.get("CI", "").lower() in ("1", "true", "yes"):
-        pytest.fail(reason)
-    if reason:
-        pytest.skip(reason)
-
 
 @pytest.fixture(scope="module")
 def config():
@@ -77,16 +68,21 @@ def config():
 
 
 @pytest.fixture(scope="module")
-def checkpoint(config, tmp_path_factory):
+def generator(config):
+    return calibrated_generator(config, seed=3)
+
+
+@pytest.fixture(scope="module")
+def checkpoint(generator, tmp_path_factory):
     path = tmp_path_factory.mktemp("paint") / "G.keras"
-    calibrated_generator(config, seed=3).save(path)
+    generator.save(path)
     return path
 
 
 @pytest.fixture(scope="module")
 def sites(config, checkpoint, tmp_path_factory):
     """`sites(quantize)` -> a running PaintSession; each quantisation exported once per module."""
-    _require_browser_and_runtime()
+    require_browser_and_runtime()
     sessions = {}
 
     def get(quantize):
@@ -100,70 +96,31 @@ def sites(config, checkpoint, tmp_path_factory):
         session.server.stop()
 
 
-def _driver(phone: bool):
-    options = webdriver.ChromeOptions()
-    options.binary_location = CHROMIUM
-    profile = tempfile.mkdtemp(prefix="dagan_paint_chromium_")
-    for arg in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                "--disable-component-update", "--disable-sync", "--no-first-run", f"--user-data-dir={profile}"):
-        options.add_argument(arg)
-    if phone:
-        options.add_experimental_option("mobileEmulation", {"deviceMetrics": PHONE})
-    else:
-        options.add_argument(f"--window-size={DESKTOP[0]},{DESKTOP[1]}")
-    os.environ["SE_AVOID_STATS"] = "true"  # with the driver path given, Selenium Manager never runs
-    driver = webdriver.Chrome(options=options, service=Service(CHROMEDRIVER))
-    driver.set_script_timeout(120)
-    driver.profile_dir = profile
-    return driver
-
-
 @pytest.fixture
 def browser():
     drivers = []
 
     def open_page(url: str, phone: bool):
-        driver = _driver(phone)
+        driver = chromium_driver(phone)
         drivers.append(driver)
         driver.get(url)
         return driver
 
     yield open_page
     for driver in drivers:
-        driver.quit()
-        shutil.rmtree(driver.profile_dir, ignore_errors=True)
-
-
-# JS helpers: typed arrays leave the page as base64 (WebDriver has no typed-array transfer)
-_B64 = ("const b64 = (a) => { const u = new Uint8Array(a.buffer, a.byteOffset, a.byteLength); let s = '';"
-        " for (let i = 0; i < u.length; i += 32768) s += String.fromCharCode.apply(null, u.subarray(i, i + 32768));"
-        " return btoa(s); };")
-
-
-def _js(driver, body: str):
-    """Run async JS `body` (may `await`; its `return` value comes back) with the b64 helper."""
-    script = (f"const done = arguments[arguments.length - 1]; {_B64} "
-              f"(async () => {{ {body} }})().then(done, (e) => done({{error: String(e && e.message || e)}}));")
-    result = driver.execute_async_script(script)
-    if isinstance(result, dict) and "error" in result:
-        raise AssertionError(f"page error: {result['error']}")
-    return result
-
-
-def _decode(text: str, dtype, shape) -> np.ndarray:
-    return np.frombuffer(base64.b64decode(text), dtype).reshape(shape)
+        quit_driver(driver)
 
 
 def _maps(driver, hw):
-    got = _js(driver, "return [b64(dagan.labelMap()), b64(dagan.instanceMap())];")
-    return _decode(got[0], "<i4", hw), _decode(got[1], "<i4", hw)
+    got = run_js(driver, "return [b64(dagan.labelMap()), b64(dagan.instanceMap())];")
+    return decode(got[0], "<i4", hw), decode(got[1], "<i4", hw)
 
 
 def _settled(driver, hw):
     """The photo the page shows once generation settles, with the maps it was made from."""
-    got = _js(driver, "const p = await dagan.settled(); return [b64(p.photo), b64(p.label), b64(p.instance), p.ms];")
-    photo = _decode(got[0], np.uint8, hw + (4,))
-    return photo[..., :3], _decode(got[1], "<i4", hw), _decode(got[2], "<i4", hw), got[3]
+    got = run_js(driver, "const p = await dagan.settled(); return [b64(p.photo), b64(p.label), b64(p.instance), p.ms];")
+    photo = decode(got[0], np.uint8, hw + (4,))
+    return photo[..., :3], decode(got[1], "<i4", hw), decode(got[2], "<i4", hw), got[3]
 
 
 @functools.lru_cache(maxsize=None)
@@ -176,33 +133,11 @@ def _python_litert(model_path, label, instance) -> np.ndarray:
     return runner(label=label[None].astype(np.int32), instance=instance[None].astype(np.int32))["image"][0]
 
 
-def _pointer(driver, touch: bool):
-    kind = interaction.POINTER_TOUCH if touch else interaction.POINTER_MOUSE
-    # 25 ms per move (Selenium's default is 250 ms): a quick stroke, still several pointermove events
-    return ActionBuilder(driver, mouse=PointerInput(kind, "finger" if touch else "mouse"), duration=25)
-
-
-def _offset(canvas, fx: float, fy: float) -> tuple[int, int]:
-    """Fractions of the canvas -> W3C offsets from its centre (CSS pixels)."""
-    return int((fx - 0.5) * canvas.size["width"]), int((fy - 0.5) * canvas.size["height"])
-
-
 def _map_pixel(canvas, fx, fy, hw) -> tuple[int, int]:
-    dx, dy = _offset(canvas, fx, fy)
+    dx, dy = offset(canvas, fx, fy)
     x = (dx + canvas.size["width"] / 2) / canvas.size["width"] * hw[1]
     y = (dy + canvas.size["height"] / 2) / canvas.size["height"] * hw[0]
     return int(y), int(x)
-
-
-def _stroke(driver, canvas, touch, start, end, steps=8):
-    actions = _pointer(driver, touch)
-    actions.pointer_action.move_to(canvas, *_offset(canvas, *start)).pointer_down()
-    for s in range(1, steps + 1):
-        t = s / steps
-        actions.pointer_action.move_to(canvas, *_offset(canvas, start[0] + (end[0] - start[0]) * t,
-                                                         start[1] + (end[1] - start[1]) * t))
-    actions.pointer_action.pointer_up()
-    actions.perform()
 
 
 def _flood_fill(label, y, x, value) -> np.ndarray:
@@ -218,11 +153,6 @@ def _flood_fill(label, y, x, value) -> np.ndarray:
     return out
 
 
-def _distinct_colours(png: bytes) -> int:
-    rgb = np.asarray(Image.open(io.BytesIO(png)).convert("RGB")).reshape(-1, 3).astype(np.uint32)
-    return len(np.unique(rgb[:, 0] << 16 | rgb[:, 1] << 8 | rgb[:, 2]))  # one int per colour: fast unique
-
-
 def _save_screenshot(driver, name: str, tmp_path) -> pathlib.Path:
     path = tmp_path / name
     driver.save_screenshot(str(path))
@@ -235,7 +165,7 @@ def _save_screenshot(driver, name: str, tmp_path) -> pathlib.Path:
 
 def _scene_agreement(driver, model_path, hw) -> list[np.ndarray]:
     """|page - Python LiteRT| of every random scene, each set through `dagan.setLabelMap` + `generate()`."""
-    got = _js(driver, """
+    got = run_js(driver, """
         const out = [], {height: h, width: w} = dagan.info;
         for (const scene of dagan.info.scenes) {
           const read = async (f) => new Int32Array(await (await fetch(f)).arrayBuffer());
@@ -246,23 +176,17 @@ def _scene_agreement(driver, model_path, hw) -> list[np.ndarray]:
         return out;""")
     diffs = []
     for label, instance, photo in got:
-        label, instance = _decode(label, "<i4", hw), _decode(instance, "<i4", hw)
-        rgb = _decode(photo, np.uint8, hw + (4,))[..., :3]
+        label, instance = decode(label, "<i4", hw), decode(instance, "<i4", hw)
+        rgb = decode(photo, np.uint8, hw + (4,))[..., :3]
         diffs.append(np.abs(rgb.astype(int) - _python_litert(model_path, label, instance).astype(int)))
     return diffs
-
-
-def _tap(driver, canvas, touch, at):
-    actions = _pointer(driver, touch)
-    actions.pointer_action.move_to(canvas, *_offset(canvas, *at)).pointer_down().pointer_up()
-    actions.perform()
 
 
 def _paint_three_strokes(driver, canvas, touch, hw):
     for value, start, end in STROKES:
         driver.find_element(By.CSS_SELECTOR, f'.swatch[data-value="{value}"]').click()
         label_before, instance_before = _maps(driver, hw)
-        _stroke(driver, canvas, touch, start, end)
+        stroke(driver, canvas, touch, start, end)
         label, instance = _maps(driver, hw)
         middle = tuple((a + b) / 2 for a, b in zip(start, end))
         for point in (start, middle, end):
@@ -283,7 +207,7 @@ def test_painted_map_gives_the_python_litert_photo(quantize, phone, sites, brows
     session, hw = sites(quantize), config.image_hw
     # desktop: WebGPU asked for; headless Chromium (--disable-gpu) has none, so the page must say so and use WASM
     driver = browser(session.url + ("" if phone else "?accelerator=webgpu"), phone)
-    backend = _js(driver, "await dagan.ready; await dagan.settled(); return dagan.backend;")
+    backend = run_js(driver, "await dagan.ready; await dagan.settled(); return dagan.backend;")
     assert backend == {"accelerator": "wasm", "threads": 2 if os.cpu_count() >= 2 else 1, "crossOriginIsolated": True}
     assert phone or "WebGPU not used" in driver.find_element(By.ID, "status").text
     canvas = driver.find_element(By.ID, "map")
@@ -297,7 +221,7 @@ def test_painted_map_gives_the_python_litert_photo(quantize, phone, sites, brows
     before_fill, instance_before_fill = _maps(driver, hw)
     y, x = _map_pixel(canvas, *FILL_AT, hw)
     assert before_fill[y, x] != GRASS
-    _tap(driver, canvas, phone, FILL_AT)
+    tap(driver, canvas, phone, FILL_AT)
     after_fill, instance_after_fill = _maps(driver, hw)
     np.testing.assert_array_equal(after_fill, _flood_fill(before_fill, y, x, GRASS))
 
@@ -306,8 +230,8 @@ def test_painted_map_gives_the_python_litert_photo(quantize, phone, sites, brows
     np.testing.assert_array_equal(instance, instance_after_fill)
     painted = pixel_agreement(photo, _python_litert(session.model_path, label, instance))
     shot = _save_screenshot(driver, f"paint_{'phone' if phone else 'desktop'}_{quantize}.png", tmp_path)
-    assert _distinct_colours(driver.find_element(By.ID, "photo").screenshot_as_png) > 20
-    assert _distinct_colours(shot.read_bytes()) > 20
+    assert distinct_colours(driver.find_element(By.ID, "photo").screenshot_as_png) > 20
+    assert distinct_colours(shot.read_bytes()) > 20
     assert "ms on this device" in driver.find_element(By.ID, "latency").text
 
     driver.find_element(By.ID, "undo").click()
@@ -316,7 +240,7 @@ def test_painted_map_gives_the_python_litert_photo(quantize, phone, sites, brows
     driver.find_element(By.ID, "redo").click()
     np.testing.assert_array_equal(_maps(driver, hw)[0], after_fill)
     driver.find_element(By.CSS_SELECTOR, '#controls input[value="eraser"]').click()
-    _stroke(driver, canvas, phone, (0.2, 0.3), (0.4, 0.3))
+    stroke(driver, canvas, phone, (0.2, 0.3), (0.4, 0.3))
     erased = _maps(driver, hw)[0] != after_fill
     assert erased.sum() >= 10 and np.all(_maps(driver, hw)[0][erased] == json.loads(
         (session.site_dir / "classes.json").read_text())["eraser_value"])
@@ -335,11 +259,9 @@ def test_painted_map_gives_the_python_litert_photo(quantize, phone, sites, brows
     assert driver.find_element(By.ID, "message").get_attribute("hidden") is not None
 
 
-def test_batch_1_export_keeps_the_serving_contract(sites, config, checkpoint):
+def test_batch_1_export_keeps_the_serving_contract(sites, config, generator):
     """`--batch 1`: every input's signature is (1, H, W) (LiteRT.js needs fixed shapes), the output
     is the dynamic-batch serving function's image (fp32 within 1 level on >= 99.9 % of values)."""
-    import keras
-
     model_path = sites("none").model_path
     runner = Interpreter(model_path=str(model_path)).get_signature_runner("serving_default")
     h, w = config.image_hw
@@ -348,7 +270,7 @@ def test_batch_1_export_keeps_the_serving_contract(sites, config, checkpoint):
     assert list(runner.get_output_details()["image"]["shape_signature"]) == [1, h, w, 3]
     label, instance = (np.fromfile(model_path.parent / f"scenes/01.{k}.bin", "<i4").reshape(h, w)
                        for k in ("label", "instance"))
-    serve = build_serving_function(keras.saving.load_model(checkpoint), config, validate=False)
+    serve = build_serving_function(generator, config, validate=False)
     want = serve(label=tf.constant(label[None]), instance=tf.constant(instance[None]))["image"].numpy()[0]
     assert pixel_agreement(_python_litert(model_path, label, instance), want)["within1"] >= 0.999
 
@@ -405,14 +327,123 @@ def _dynamic_batch_model(config, path) -> pathlib.Path:
 
 
 def test_dynamic_batch_model_gives_a_message_in_the_page(config, browser, tmp_path):
-    _require_browser_and_runtime()
+    require_browser_and_runtime()
     model = _dynamic_batch_model(config, tmp_path / "dynamic.tflite")
     with pytest.raises(ValueError, match=r"batch dynamic \(-1\).*--batch 1"):
         start_paint(model, config, site_dir=tmp_path / "refused", port=0)
     with SiteServer(write_site(tmp_path / "site", model, config, scene_count=1), port=0) as server:
         driver = browser(server.url, phone=False)
-        error = _js(driver, "try { await dagan.ready; return null; } catch (e) { return e.message; }")
+        error = run_js(driver, "try { await dagan.ready; return null; } catch (e) { return e.message; }")
         message = driver.find_element(By.ID, "message")
         assert message.is_displayed() and message.text == error
         assert "batch 1 only" in error and "--batch 1" in error and "[-1, 64, 128]" in error, error
         assert driver.find_element(By.ID, "status").text == "error"
+
+
+def _wait_for_map(driver, hw, want, what: str, timeout_s: float = 30.0) -> None:
+    """The page decodes uploads asynchronously: poll its label map until it is `want`."""
+    deadline = time.monotonic() + timeout_s
+    while not np.array_equal(got := _maps(driver, hw)[0], want):
+        assert time.monotonic() < deadline, f"{what}: label map never became the uploaded one ({np.mean(got == want):.3f} equal)"
+        time.sleep(0.1)
+
+
+def _integer_model(config, path) -> pathlib.Path:
+    """A batch-1 model with the config's serving inputs and an exact integer image (seconds to convert):
+    tells whether the page feeds label, instance and seed where they belong."""
+    h, w = config.image_hw
+    specs = [tf.TensorSpec([1, h, w], tf.int32, name="label")]
+    specs += [] if config.no_instance else [tf.TensorSpec([1, h, w], tf.int32, name="instance")]
+    specs += [tf.TensorSpec([1], tf.int32, name="seed")] if config.use_vae else []
+
+    def serve(*args):
+        inputs = dict(zip([s.name for s in specs], args))
+        seed = tf.math.floormod(tf.reshape(inputs.get("seed", 0), [-1, 1, 1]), 1000)  # no int32 overflow
+        value = inputs["label"] * 37 + inputs.get("instance", 0) * 11 + seed * 5
+        channels = [tf.cast(tf.math.floormod(value + k * 85, 256), tf.uint8) for k in range(3)]
+        return {"image": tf.stack(channels, axis=-1)}
+
+    module = tf.Module()
+    module.serve = tf.function(serve, input_signature=specs, autograph=False)
+    saved = str(path.parent / f"{path.stem}_saved_model")
+    tf.saved_model.save(module, saved, signatures={"serving_default": module.serve.get_concrete_function()})
+    path.write_bytes(tf.lite.TFLiteConverter.from_saved_model(saved).convert())
+    return path
+
+
+@pytest.mark.parametrize("changes", [{"use_vae": True}, {"no_instance": True}], ids=["vae-seed", "no-instance"])
+def test_page_feeds_the_inputs_the_config_has(changes, config, browser, tmp_path):
+    """use_vae: the seed field and "new style" reach the model's `seed`; no_instance: no instance input."""
+    require_browser_and_runtime()
+    config = config.replace(**changes)
+    hw = config.image_hw
+    model = _integer_model(config, tmp_path / "integer.tflite")
+    runner = Interpreter(model_path=str(model)).get_signature_runner("serving_default")
+    with SiteServer(write_site(tmp_path / "site", model, config, scene_count=2), port=0) as server:
+        driver = browser(server.url, phone=False)
+        run_js(driver, "await dagan.ready; await dagan.settled(); return null;")
+        assert driver.find_element(By.ID, "seed").is_displayed() == bool(config.use_vae)
+        if config.use_vae:
+            field = driver.find_element(By.ID, "seed")
+            field.clear()
+            field.send_keys("1234\n")
+            seeds = [1234]
+            driver.find_element(By.ID, "new-style").click()
+            seeds.append(int(driver.find_element(By.ID, "seed").get_attribute("value")))
+            assert seeds[1] != 1234
+        else:  # upload a label PNG: grey values are labels, a coloured map goes back through the palette
+            want = (np.arange(hw[0])[:, None] // 8 + np.arange(hw[1])[None, :] // 16) % config.label_nc
+            palette = np.array([c["colour"] for c in class_table(config)], np.uint8)
+            for name, picture in (("grey.png", want.astype(np.uint8)), ("colour.png", palette[want])):
+                Image.fromarray(picture).save(tmp_path / name)
+                driver.find_element(By.ID, "upload").send_keys(str(tmp_path / name))
+                _wait_for_map(driver, hw, want, name)
+            seeds = [None]
+        got = run_js(driver, "const p = await dagan.settled(); return [b64(p.photo), b64(p.label), b64(p.instance), p.seed];")
+        photo, label = decode(got[0], np.uint8, hw + (4,))[..., :3], decode(got[1], "<i4", hw)
+        inputs = {"label": label[None]}
+        if not config.no_instance:
+            inputs["instance"] = decode(got[2], "<i4", hw)[None]
+        if config.use_vae:
+            assert got[3] == seeds[-1]
+            inputs["seed"] = np.array([seeds[-1]], np.int32)
+        np.testing.assert_array_equal(photo, runner(**inputs)["image"][0])
+
+
+def test_cli_paint_writes_and_serves_an_offline_site(sites, config, tmp_path, monkeypatch, capsys):
+    """`dagan-tf paint --no-browser --port 0` on a batch-1 .tflite: prints the URL, serves the page;
+    the page's own files name no network address (the runtime comes from the site, not a CDN)."""
+    import dagan_tf.paint.app as app
+
+    servers, release = [], threading.Event()
+
+    def wait(server):  # stands in for "serve until Ctrl-C"
+        servers.append(server)
+        release.wait(120)
+        server.stop()
+
+    monkeypatch.setattr(app.SiteServer, "wait", wait)
+    cfg_path = tmp_path / "demo.yaml"
+    save_config(config, str(cfg_path))
+    argv = ["paint", "--checkpoint", str(sites("none").model_path), "--config", str(cfg_path),
+            "--site", str(tmp_path / "site"), "--port", "0", "--no-browser"]
+    thread = threading.Thread(target=cli.main, args=(argv,))
+    thread.start()
+    try:
+        deadline = time.monotonic() + 120
+        while not servers and thread.is_alive() and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert servers, "dagan-tf paint did not start serving"
+        url = servers[0].url
+        assert f"open {url}" in capsys.readouterr().out
+        with urllib.request.urlopen(url + "classes.json") as response:
+            classes = json.loads(response.read())
+        assert (classes["height"], classes["width"]) == config.image_hw and classes["instances"]
+        with urllib.request.urlopen(url) as response:
+            assert b'"@litertjs/wasm-utils": "./litertjs/wasm-utils/index.js"' in response.read()
+    finally:
+        release.set()
+        thread.join(60)
+    for page_file in ("index.html", "paint.js", "model.js", "labelmap.js", "style.css"):
+        text = (tmp_path / "site" / page_file).read_text()
+        assert "http://" not in text and "https://" not in text, page_file

@@ -62,15 +62,15 @@ function generate() {
 
 async function generateNow() {
   await ready;
-  const label = map.label.slice(), instance = map.instance.slice();
-  const {rgb, ms} = await generator.run(label, instance, seed);
+  const label = map.label.slice(), instance = map.instance.slice(), usedSeed = seed;
+  const {rgb, ms} = await generator.run(label, instance, usedSeed);
   const photo = rgba(rgb);
   const canvas = $('photo');
   canvas.width = info.width; canvas.height = info.height;
   canvas.getContext('2d').putImageData(new ImageData(photo, info.width, info.height), 0, 0);
   const {accelerator, threads} = generator.backend;
   $('latency').textContent = `${ms.toFixed(0)} ms on this device (${accelerator}, ${threads} thread${threads > 1 ? 's' : ''})`;
-  lastPhoto = {photo, label, instance, ms};
+  lastPhoto = {photo, label, instance, seed: usedSeed, ms};
   return photo;
 }
 
