@@ -121,7 +121,8 @@ class PaintSession:
         lines = [f"paint site: {self.site_dir}", f"open {self.url} (Ctrl-C stops the server)"]
         lan = self.server.lan_url()
         if lan:
-            lines.append(f"on a phone in the same network: {lan}")
+            lines.append(f"on a phone in the same network: {lan} (one WASM thread there: browsers allow "
+                         "threads on https or localhost only)")
         elif self.server.host in ("127.0.0.1", "localhost"):
             lines.append("for a phone in the same network, start with --host 0.0.0.0 (WASM threads need "
                          "https or localhost; over plain http a phone runs the page on one thread)")
