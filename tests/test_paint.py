@@ -383,7 +383,10 @@ def test_page_feeds_the_inputs_the_config_has(changes, config, browser, tmp_path
         driver = browser(server.url, phone=False)
         run_js(driver, "await dagan.ready; await dagan.settled(); return null;")
         assert driver.find_element(By.ID, "seed").is_displayed() == bool(config.use_vae)
-        if config.use_vae:
+        if config.use_vae:  # "random scene" (of two: the other one), then the seed field and "new style"
+            driver.find_element(By.ID, "scene").click()
+            scene = np.fromfile(tmp_path / "site/scenes/01.label.bin", "<i4").reshape(hw)
+            _wait_for_map(driver, hw, scene, "random scene")
             field = driver.find_element(By.ID, "seed")
             field.clear()
             field.send_keys("1234\n")
