@@ -121,9 +121,18 @@ def _cmd_export(args) -> int:
 
     cfg = _load(args)
     out = export_generator(
-        cfg, args.checkpoint, format=args.format, quantize=args.quantize, out=args.out, name=args.name
+        cfg, args.checkpoint, format=args.format, quantize=args.quantize, out=args.out, name=args.name,
+        batch=args.batch,
     )
     print(out)
+    return 0
+
+
+def _cmd_paint(args) -> int:
+    from dagan_tf.paint import serve_paint
+
+    serve_paint(args.checkpoint, _load(args) if args.config else None, quantize=args.quantize, site_dir=args.site,
+                host=args.host, port=args.port, open_browser=not args.no_browser)
     return 0
 
 
@@ -209,11 +218,24 @@ def build_parser() -> argparse.ArgumentParser:
                         "pip install \"dagan-tf[lite]\"), onnx (needs the 'onnx' extra)")
     p.add_argument("--quantize", choices=["none", "fp16", "int8"], default="none",
                    help="TFLite weights: fp16 halves the file, int8 quarters it")
+    p.add_argument("--batch", type=int, default=None,
+                   help="TFLite: a fixed batch size (the paint page uses 1; default: dynamic)")
     p.add_argument("--out", default=None, help="saved_model: the model folder DIR, written as DIR/<next "
                    "version>/ (TF Serving's --model_base_path); tflite/onnx: the file "
                    "(default: saved_models/<name>/)")
     p.add_argument("--name", default=None, help="model name for the TF Serving layout (default: the config's name)")
     p.set_defaults(func=_cmd_export)
+
+    p = command("paint", "paint-to-photo web page: the TFLite generator runs in the browser (LiteRT.js)")
+    _add_config_args(p, required=False)
+    p.add_argument("--checkpoint", required=True, help="generator .keras file, or a batch-1 .tflite")
+    p.add_argument("--quantize", choices=["none", "fp16", "int8"], default="none",
+                   help="TFLite export of a .keras generator (default: none)")
+    p.add_argument("--site", default=None, help="site folder (default: paint_site/ beside the checkpoint)")
+    p.add_argument("--port", type=int, default=8000, help="port, 0 for a free one (default: 8000)")
+    p.add_argument("--host", default="127.0.0.1", help="address to serve on; 0.0.0.0 for phones (default: 127.0.0.1)")
+    p.add_argument("--no-browser", action="store_true", help="do not open a browser (default: open one)")
+    p.set_defaults(func=_cmd_paint)
     return parser
 
 

@@ -57,12 +57,15 @@ def default_output_path(config: DAGANConfig, format: str, quantize: str = "none"
 
 
 def export_generator(config: DAGANConfig, checkpoint, format: str = "saved_model", quantize: str = "none",
-                     out: str | None = None, name: str | None = None) -> str:
+                     out: str | None = None, name: str | None = None, batch: int | None = None) -> str:
     """Export a generator (`.keras` path or keras.Model) in `format`; returns the output path.
 
     format: 'saved_model' (TF Serving layout, `saved_models/<name>/<version>/`), 'tflite' or 'onnx'.
     quantize: 'none', or for TFLite 'fp16' / 'int8'. `name` defaults to `config.name`.
+    batch: TFLite only, a fixed batch size (None: dynamic; LiteRT.js needs 1).
     """
+    if batch is not None and format != "tflite":
+        raise ValueError(f"batch={batch} applies to format 'tflite' only (got format {format!r})")
     if format not in FORMATS:
         raise ValueError(f"format={format!r} is not an export format; choose one of {', '.join(FORMATS)}")
     if quantize not in QUANTIZE_MODES:
@@ -74,5 +77,5 @@ def export_generator(config: DAGANConfig, checkpoint, format: str = "saved_model
         return export_saved_model(generator, config, out=out, name=name)
     out = out or default_output_path(config, format, quantize, name)
     if format == "tflite":
-        return convert_to_tflite(generator, config, out, quantize=quantize)
+        return convert_to_tflite(generator, config, out, quantize=quantize, batch=batch)
     return convert_to_onnx(generator, config, out)

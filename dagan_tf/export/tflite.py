@@ -55,14 +55,16 @@ INT8_FLOAT_OPS = ("MUL", "ADD")
 DEFAULT_CALIBRATION_EXAMPLES = 16
 
 
-def save_frozen_serving_model(generator: keras.Model, config: DAGANConfig, directory: str) -> str:
-    """Write a variable-free SavedModel whose `serving_default` is the assert-free serving function."""
+def save_frozen_serving_model(generator: keras.Model, config: DAGANConfig, directory: str,
+                              batch: int | None = None) -> str:
+    """Write a variable-free SavedModel whose `serving_default` is the assert-free serving function
+    (batch axis `batch`, or dynamic with None: LiteRT.js runs fixed shapes only)."""
     # integer one-hot: the int8 quantizer turns a float ONE_HOT into 0.5 everywhere; the int32 one
     # stays exact and only its cast to float is quantized (identical numbers in fp32 / fp16)
     serve = build_serving_function(generator, config, validate=False, semantic_dtype="int32")
     concrete = serve.get_concrete_function()
     frozen = convert_variables_to_constants_v2(concrete)
-    specs = list(serve.input_signature)
+    specs = [tf.TensorSpec([batch] + s.shape[1:], s.dtype, name=s.name) for s in serve.input_signature]
     names = [s.name for s in specs]
 
     def frozen_serve(*args):
@@ -147,7 +149,7 @@ def check_builtin_ops(model, where: str = "model") -> None:
                          f"{', '.join(not_builtin)}")
 
 
-def _converter(saved_model_dir: str, config: DAGANConfig, quantize: str, representative_data):
+def _converter(saved_model_dir: str, config: DAGANConfig, quantize: str, representative_data, batch: int = 1):
     converter = tf.lite.TFLiteConverter.from_saved_model(saved_model_dir, signature_keys=["serving_default"])
     converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]  # no Flex ops
     if quantize == "fp16":
@@ -158,7 +160,7 @@ def _converter(saved_model_dir: str, config: DAGANConfig, quantize: str, represe
 
         def dataset():
             for ex in examples:
-                yield {k: np.asarray(v)[None] for k, v in ex.items()}  # add the batch axis
+                yield {k: np.repeat(np.asarray(v)[None], batch, axis=0) for k, v in ex.items()}  # batch axis
 
         converter.optimizations = [tf.lite.Optimize.DEFAULT]
         converter.representative_dataset = dataset
@@ -177,7 +179,7 @@ def _convert(converter, quantize: str, int8_float_ops) -> bytes:
 
 
 def convert_to_tflite(generator: keras.Model, config: DAGANConfig, out: str, quantize: str = "none",
-                      representative_data=None, int8_float_ops=INT8_FLOAT_OPS) -> str:
+                      representative_data=None, int8_float_ops=INT8_FLOAT_OPS, batch: int | None = None) -> str:
     """Convert the generator's serving function to a .tflite file at `out`; returns `out`.
 
     quantize: 'none' (fp32), 'fp16' (float16 weights, float32 compute) or 'int8': int8 weights and
@@ -186,13 +188,17 @@ def convert_to_tflite(generator: keras.Model, config: DAGANConfig, out: str, qua
     types in `int8_float_ops` (INT8_FLOAT_OPS: SPADE's elementwise MUL / ADD), which stay float;
     `int8_float_ops=()` gives a strictly full-integer model (for integer-only accelerators; much
     lower fidelity, see INT8_FLOAT_OPS). Inputs and outputs are int32 labels and a uint8 image in
-    every mode. Checks that only builtin ops remain.
+    every mode. `batch`: a fixed batch size (the web page needs 1), None for a dynamic one.
+    Checks that only builtin ops remain.
     """
+    if batch is not None and batch < 1:
+        raise ValueError(f"batch={batch} must be a positive batch size (or None for a dynamic batch)")
     if quantize not in QUANTIZE_MODES:
         raise ValueError(f"quantize={quantize!r} is not a TFLite mode; choose one of {', '.join(QUANTIZE_MODES)}")
     with tempfile.TemporaryDirectory(prefix="dagan_tflite_") as tmp:
-        saved = save_frozen_serving_model(generator, config, os.path.join(tmp, "frozen"))
-        flatbuffer = _convert(_converter(saved, config, quantize, representative_data), quantize, int8_float_ops)
+        saved = save_frozen_serving_model(generator, config, os.path.join(tmp, "frozen"), batch=batch)
+        flatbuffer = _convert(_converter(saved, config, quantize, representative_data, batch or 1),
+                              quantize, int8_float_ops)
     check_builtin_ops(flatbuffer, where=f"TFLite model for {out}")
     os.makedirs(os.path.dirname(os.path.abspath(out)), exist_ok=True)
     tmp_out = out + ".tmp"

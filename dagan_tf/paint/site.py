@@ -1,0 +1,129 @@
+"""Write the paint site: a self-contained static folder any static host can serve.
+
+    site/
+      index.html, paint.js, model.js, labelmap.js, style.css   the page (dagan_tf/paint/static)
+      litertjs/                           the LiteRT.js runtime (runtime.py; from npm, pinned)
+      model.tflite                        the generator, batch 1
+      classes.json                        classes (file value, name, colour, thing?), size, inputs
+      scenes/NN.label.bin, NN.instance.bin  "random scene" maps, raw little-endian int32 (H, W)
+
+The random scenes are pre-rendered here in Python (`export.tflite.representative_examples`: the
+config's own data where present, else the demo data generator's scenes at the model's size)
+rather than ported to JavaScript: the page then shows exactly the maps the model was calibrated
+and trained on, for every dataset, and there is no second copy of the scene logic to keep in step.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import pathlib
+import shutil
+
+import numpy as np
+
+from dagan_tf.config import DAGANConfig
+from dagan_tf.paint.runtime import copy_runtime
+from dagan_tf.visualize import label_palette
+
+__all__ = ["INSTANCE_STRIDE", "MODEL_FILE", "SCENE_COUNT", "class_table", "write_site"]
+
+MODEL_FILE = "model.tflite"
+STATIC_DIR = pathlib.Path(__file__).resolve().parent / "static"
+#: Scenes written for the "random scene" button.
+SCENE_COUNT = 8
+#: Instance id of the k-th painted thing of class value v: v * INSTANCE_STRIDE + k (Cityscapes'
+#: convention, as the demo data's instance maps); stuff pixels hold their class value.
+INSTANCE_STRIDE = 1000
+
+_CITYSCAPES_NAMES = (
+    "unlabeled", "ego vehicle", "rectification border", "out of roi", "static", "dynamic", "ground", "road",
+    "sidewalk", "parking", "rail track", "building", "wall", "fence", "guard rail", "bridge", "tunnel", "pole",
+    "polegroup", "traffic light", "traffic sign", "vegetation", "terrain", "sky", "person", "rider", "car",
+    "truck", "bus", "caravan", "trailer", "train", "motorcycle", "bicycle", "license plate")
+_CITYSCAPES_THINGS = ("person", "rider", "car", "truck", "bus", "caravan", "trailer", "train", "motorcycle", "bicycle")
+
+
+def _names_and_things(config: DAGANConfig) -> tuple[list[str], set[str]]:
+    """Class names by id and the countable ('thing') classes, for the datasets whose names we know;
+    other datasets get 'class i' and no things (every stroke then joins its class's one region)."""
+    from dagan_tf.data.demo import DEMO_CLASSES, THING_CLASSES
+
+    n = config.label_nc
+    if config.dataset_mode == "demo" or (config.dataset_mode == "custom" and n == len(DEMO_CLASSES)):
+        known, things = DEMO_CLASSES, set(THING_CLASSES)
+    elif config.dataset_mode == "cityscapes" and n == len(_CITYSCAPES_NAMES):
+        known, things = _CITYSCAPES_NAMES, set(_CITYSCAPES_THINGS)
+    else:
+        known, things = (), set()
+    return [known[i] if i < len(known) else f"class {i}" for i in range(n)], things
+
+
+def class_table(config: DAGANConfig) -> list[dict]:
+    """One dict per paintable class: id, value (what the model's `label` input takes), name,
+    colour [r, g, b] (the results pages' palette), thing (gets its own instance per stroke)."""
+    from dagan_tf.export.serving import label_values_from_class_ids
+
+    names, things = _names_and_things(config)
+    palette = label_palette(config)
+    ids = list(range(config.label_nc)) + ([config.label_nc] if config.contain_dontcare_label else [])
+    values = label_values_from_class_ids(np.array(ids), config)
+    return [{"id": i, "value": int(v), "name": names[i] if i < config.label_nc else "dontcare",
+             "colour": [int(c) for c in palette[i]], "thing": i < config.label_nc and names[i] in things}
+            for i, v in zip(ids, values)]
+
+
+def _write_scenes(site: pathlib.Path, config: DAGANConfig, count: int) -> list[dict]:
+    from dagan_tf.export.tflite import representative_examples
+
+    folder = site / "scenes"
+    shutil.rmtree(folder, ignore_errors=True)
+    folder.mkdir(parents=True)
+    scenes = []
+    for i, example in enumerate(representative_examples(config, count)):
+        entry = {}
+        for key in ("label", "instance"):
+            if key in example:
+                name = f"scenes/{i:02d}.{key}.bin"
+                np.asarray(example[key], "<i4").tofile(site / name)
+                entry[key] = name
+        scenes.append(entry)
+    return scenes
+
+
+def _write_json(path: pathlib.Path, data) -> None:
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(data, indent=1))
+    os.replace(tmp, path)
+
+
+def write_site(site_dir, model_path, config: DAGANConfig, *, scene_count: int = SCENE_COUNT,
+               node_modules=None) -> pathlib.Path:
+    """Write (or refresh) the site in `site_dir` around the batch-1 `.tflite` at `model_path`
+    (copied to `site_dir/model.tflite` unless it is that file); returns the folder."""
+    site = pathlib.Path(site_dir)
+    site.mkdir(parents=True, exist_ok=True)
+    for item in STATIC_DIR.iterdir():
+        if item.is_file():
+            shutil.copyfile(item, site / item.name)
+    version = copy_runtime(site, node_modules)
+    target = site / MODEL_FILE
+    if not (target.exists() and os.path.samefile(model_path, target)):
+        shutil.copyfile(model_path, target)
+    h, w = config.image_hw
+    _write_json(site / "classes.json", {
+        "name": config.name,
+        "dataset_mode": config.dataset_mode,
+        "height": h,
+        "width": w,
+        "classes": class_table(config),
+        "eraser_value": class_table(config)[-1 if config.contain_dontcare_label else 0]["value"],
+        "instances": not config.no_instance,
+        "instance_stride": INSTANCE_STRIDE,
+        "use_vae": bool(config.use_vae),
+        "model": MODEL_FILE,
+        "model_bytes": target.stat().st_size,
+        "scenes": _write_scenes(site, config, scene_count),
+        "litertjs": version,
+    })
+    return site
