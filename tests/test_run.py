@@ -15,6 +15,7 @@ setting).
 import csv
 import math
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -384,3 +385,31 @@ def test_a_full_disk_during_the_backup_names_the_path_and_leaves_nothing(workdir
     leftovers = [os.path.join(r, n) for r, ds, ns in os.walk(run_dir) for n in ds + ns if "tmp" in n]
     assert leftovers == []  # the stale temporary removed at start, the failed backup's too
     assert not os.path.exists(os.path.join(run_dir, "backup", "step-000000001"))
+
+
+def test_a_bad_label_file_mid_epoch_ends_in_one_line_and_the_fixed_rerun_resumes(workdir, tmp_path):
+    """scene6.png (the 4th batch in file order) is truncated: steps 1-3 run, a backup of step 3 is
+    written, the last line names the file (exit 2); after the fix the rerun resumes at step 3."""
+    data = tmp_path / "data"
+    shutil.copytree(os.path.join(workdir, "data"), data)
+    bad = data / "train_label" / "scene6.png"
+    good = bad.read_bytes()
+    bad.write_bytes(good[: len(good) // 2])
+    cfg = tiny_config(str(tmp_path), "bad_label", dataroot=str(data), serial_batches=True, use_vae=False,
+                      save_latest_freq=100)
+    yaml_path = _write_yaml(cfg, str(tmp_path / "bad_label.yaml"))
+    run_dir = os.path.join(cfg.checkpoints_dir, cfg.name)
+    failed = subprocess.run([sys.executable, "-c", _CLI, "train", "--config", yaml_path, "--max-steps", "6"],
+                            cwd=REPO, capture_output=True, text=True, timeout=900)
+    assert failed.returncode == 2, failed.stderr[-3000:]
+    last = failed.stderr.strip().splitlines()[-1]
+    assert last.startswith("dagan-tf train: error: ") and str(bad) in last, failed.stderr[-3000:]
+    assert "Traceback" not in failed.stderr
+    assert _latest_backup_step(run_dir) == 3 and [int(r["step"]) for r in _csv_rows(run_dir)] == [1, 2, 3]
+
+    bad.write_bytes(good)
+    rerun = _cli(["train", "--config", yaml_path, "--max-steps", "6"])
+    out, _ = rerun.communicate(timeout=900)
+    assert rerun.returncode == 0, out
+    assert "resumed from step 3 (epoch 1, 3 of its 4 steps done)" in out
+    assert [int(r["step"]) for r in _csv_rows(run_dir)] == list(range(1, 7))
