@@ -1,10 +1,13 @@
 """dagan-tf: DAGAN (Dual Attention GANs for Semantic Image Synthesis) in TensorFlow / Keras 3.
 
-Importing the package registers every custom layer with Keras, so `keras.saving.load_model`
-reads our `.keras` files after `import dagan_tf`.
+Importing the package registers every custom layer and network class with Keras, so
+`keras.saving.load_model` reads our generator, discriminator and encoder `.keras` files after
+`import dagan_tf` (`dagan_tf.models.load_network` also checks which network a file holds).
 """
 
 __version__ = "0.1.0"
 
 from dagan_tf import layers  # noqa: F401  (registers the serialisable layers)
+from dagan_tf import losses  # noqa: F401  (registers VGGLoss)
+from dagan_tf import models  # noqa: F401  (registers NLayerDiscriminator, the discriminator's scales)
 from dagan_tf.config import DAGANConfig, load_config  # noqa: F401

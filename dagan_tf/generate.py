@@ -22,6 +22,7 @@ import keras
 import numpy as np
 
 from dagan_tf.config import DAGANConfig
+from dagan_tf.models.loading import load_network
 from dagan_tf.visualize import colorize_label, label_palette, save_png, to_uint8_image, write_results_page
 
 __all__ = [
@@ -47,23 +48,6 @@ def encoder_path_for(generator_checkpoint: str) -> str:
     """The encoder file saved beside a generator: `X_net_G.keras` -> `X_net_E.keras`."""
     folder, name = os.path.split(os.fspath(generator_checkpoint))
     return os.path.join(folder, name.replace("_net_G", "_net_E"))
-
-
-def load_network(path: str, what: str) -> keras.Model:
-    """Load a `.keras` network (our custom layers registered), naming the file on failure."""
-    import dagan_tf.layers  # noqa: F401  (registers the custom layers)
-    import dagan_tf.models  # noqa: F401
-
-    path = os.fspath(path)
-    if not os.path.isfile(path):
-        raise FileNotFoundError(f"{what} checkpoint not found: {path}")
-    if not path.endswith(".keras"):
-        raise ValueError(f"{what} checkpoint {path} is not a .keras file (convert .pth files with "
-                         "`dagan-tf convert` first)")
-    try:
-        return keras.saving.load_model(path, compile=False)
-    except Exception as e:
-        raise ValueError(f"cannot load {what} checkpoint {path}: {type(e).__name__}: {e}") from e
 
 
 def _check_generator(generator: keras.Model, config: DAGANConfig, path: str) -> None:
@@ -164,14 +148,14 @@ def generate_results(
         raise ValueError(f"--how-many must be >= 1, got {how_many}")
     if style_image and not config.use_vae:
         raise ValueError("--style needs a generator trained with use_vae: true (config key 'use_vae' is false)")
-    generator = load_network(checkpoint, "generator")
+    generator = load_network(checkpoint, "generator", purpose="generate")
     _check_generator(generator, config, checkpoint)
 
     encoder = None
     if config.use_vae:
         enc_path = encoder_checkpoint or encoder_path_for(checkpoint)
         if os.path.isfile(enc_path):
-            encoder = load_network(enc_path, "encoder")
+            encoder = load_network(enc_path, "encoder", purpose="the style code")
         elif encoder_checkpoint or style_image:
             raise FileNotFoundError(f"encoder checkpoint not found: {enc_path} (needed for the style code)")
         elif verbose:

@@ -29,6 +29,7 @@ import numpy as np
 import tensorflow as tf
 
 from dagan_tf.config import DAGANConfig
+from dagan_tf.models.loading import load_network
 from dagan_tf.semantic import semantic_map as build_semantic_map
 
 __all__ = [
@@ -67,18 +68,16 @@ _MINSTD_M = 2**31 - 1
 def load_generator(checkpoint, config: DAGANConfig) -> keras.Model:
     """A generator `.keras` file (or an in-memory keras.Model), checked against `config`.
 
-    Raises FileNotFoundError for a missing file and ValueError naming the file and the config keys
-    when the model's inputs do not fit the config (size, semantic_nc, use_vae).
+    Raises FileNotFoundError for a missing file, CheckpointError (a ValueError) naming the file when it
+    is no valid `.keras` file or holds another network (`dagan_tf.models.load_network`), and ValueError
+    naming the file and the config keys when the model's inputs do not fit the config (size,
+    semantic_nc, use_vae).
     """
     if isinstance(checkpoint, keras.Model):
         model, where = checkpoint, f"model {checkpoint.name!r}"
     else:
         path = os.fspath(checkpoint)
-        if not os.path.isfile(path):
-            raise FileNotFoundError(f"generator checkpoint not found: {path}")
-        import dagan_tf  # noqa: F401  (registers the custom layers for load_model)
-
-        model, where = keras.saving.load_model(path, compile=False), f"generator checkpoint {path}"
+        model, where = load_network(path, "generator", purpose="export"), f"generator checkpoint {path}"
     h, w = config.image_hw
     want = [(h, w, config.semantic_nc)] + ([(config.z_dim,)] if config.use_vae else [])
     got = [tuple(t.shape[1:]) for t in model.inputs]
