@@ -268,6 +268,36 @@ def test_wrong_instance_size_fails_with_message(loaded, config):
     assert "input `instance`" in message and f"[1 {h - 4} {w}]" in message, message
 
 
+def _assertion(err) -> str:
+    """The `assertion failed: [...]` line of a failed graph check (what TF Serving returns as the error)."""
+    return next(line.strip() for line in str(err.value).splitlines() if "assertion failed" in line)
+
+
+def test_batch_of_zero_wrong_rank_and_float_label_are_named(loaded, config):
+    h, w = config.image_hw
+    serve = loaded.signatures["serving_default"]
+    zero = np.zeros((0, h, w), np.int32)
+    with pytest.raises(tf.errors.InvalidArgumentError) as err:
+        _call(serve, label=zero, instance=zero)
+    assert _assertion(err) == (f"assertion failed: [input `label` holds a batch of 0 maps; send at least one "
+                               f"(shape] [0 {h} {w}] [)]")
+    one = np.zeros((1, h, w), np.int32)
+    for bad_shape in ((h, w), (1, h, w, 1)):
+        with pytest.raises(tf.errors.InvalidArgumentError) as err:
+            _call(serve, label=np.zeros(bad_shape, np.int32), instance=one)
+        shown = " ".join(str(d) for d in bad_shape)
+        assert _assertion(err) == (f"assertion failed: [input `label` must have rank 3, (batch, {h}, {w}): one "
+                                   f"integer map per example, no channel axis; got shape] [{shown}]")
+    with pytest.raises(tf.errors.InvalidArgumentError) as err:
+        _call(serve, label=one, instance=np.zeros((1, h, w, 1), np.int32))
+    assert _assertion(err).startswith("assertion failed: [input `instance` must have rank 3")
+    # the dtype is the signature's: TensorFlow refuses a float label before the graph runs
+    with pytest.raises(tf.errors.InvalidArgumentError, match="expected to be a int32 tensor but is a float tensor"):
+        _call(serve, label=one.astype(np.float32), instance=one)
+    specs = serve.structured_input_signature[1]
+    assert {k: (v.dtype, v.shape.rank) for k, v in specs.items()} == {"label": (tf.int32, 3), "instance": (tf.int32, 3)}
+
+
 def test_without_dontcare_255_is_rejected():
     cfg = tiny_config(contain_dontcare_label=False, no_instance=True)
     serve = build_serving_function(build_generator(cfg), cfg)
