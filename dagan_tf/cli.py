@@ -84,13 +84,20 @@ def _cmd_convert(args) -> int:
 
 
 def _cmd_export(args) -> int:
+    import os
+
     from dagan_tf.export import export_generator
 
     cfg = _load(args)
     out = export_generator(
         cfg, args.checkpoint, format=args.format, quantize=args.quantize, out=args.out, name=args.name
     )
-    print(out)
+    if args.format == "saved_model":
+        base = os.path.dirname(os.path.abspath(out))
+        print(f"wrote version {os.path.basename(out)} of the SavedModel: {out} "
+              f"(TF Serving: --model_base_path={base})")
+    else:
+        print(f"wrote {out}")
     return 0
 
 

@@ -150,7 +150,7 @@ def exported(config, generator, tmp_path_factory):
     with pytest.MonkeyPatch.context() as mp:
         mp.chdir(work)
         assert cli.main(["export", "--config", str(cfg_path), "--checkpoint", str(checkpoint)]) == 0
-    return str(work / "saved_models" / "tiny" / "2")
+    return os.path.join(str(work), "saved_models", "tiny", "2")
 
 
 @pytest.fixture(scope="module")
@@ -372,9 +372,23 @@ def test_next_version_counts_integer_folders(tmp_path):
     assert next_version(str(tmp_path)) == 11
 
 
-def test_export_refuses_existing_output(exported, generator, config):
-    with pytest.raises(ValueError, match="already exists"):
-        export_saved_model(generator, config, out=exported)
+def test_out_is_the_model_base_folder(exported, generator, config, tmp_path, capsys):
+    """`--out DIR` writes DIR/<next version>/ (TF Serving's --model_base_path layout) and says so."""
+    base = tmp_path / "served"
+    checkpoint, cfg_path = tmp_path / "G.keras", tmp_path / "tiny.yaml"
+    generator.save(checkpoint)
+    save_config(config, cfg_path)
+    argv = ["export", "--config", str(cfg_path), "--checkpoint", str(checkpoint), "--out", str(base)]
+    assert cli.main(argv) == 0
+    assert capsys.readouterr().out.strip().splitlines()[-1] == (
+        f"wrote version 1 of the SavedModel: {base}/1 (TF Serving: --model_base_path={base})")
+    assert os.path.isfile(base / "1" / "saved_model.pb")
+    assert sorted(os.listdir(base)) == ["1"]  # nothing else: no temporary folder left
+    assert cli.main(["export", "--config", str(cfg_path), "--checkpoint", str(checkpoint), "--out",
+                     str(base / "1")]) == 2
+    assert capsys.readouterr().err.strip().splitlines()[-1] == (
+        f"dagan-tf export: error: export --out {base}/1 holds a SavedModel itself; --out names the model's base "
+        f"folder (TF Serving's --model_base_path), whose versions are {base}/1/<n>/: pass {base} or a new folder")
 
 
 def test_cli_export_writes_next_version(exported):
