@@ -62,6 +62,7 @@ def _cmd_generate(args) -> int:
         seed=args.seed,
         encoder_checkpoint=args.encoder,
     )
+    print(page.summary)
     print(page)
     return 0
 

@@ -26,6 +26,7 @@ from dagan_tf.models.loading import load_network
 from dagan_tf.visualize import colorize_label, label_palette, save_png, to_uint8_image, write_results_page
 
 __all__ = [
+    "ResultsPage",
     "generate_results",
     "load_network",
     "checkpoint_epoch",
@@ -118,6 +119,34 @@ def _stems(paths) -> list[str]:
     return out
 
 
+class ResultsPage(str):
+    """The path of a results page's `index.html` (a str), with what was generated for it.
+
+    `written`: images generated; `requested`: `how_many` (None: all); `available`: examples in the
+    test split. `summary` says how many were written and, when fewer than asked, why.
+    """
+
+    written: int
+    requested: int | None
+    available: int
+    split: str
+
+    def __new__(cls, path: str, written: int, requested: int | None, available: int, split: str = ""):
+        page = super().__new__(cls, path)
+        page.written, page.requested, page.available, page.split = written, requested, available, split
+        return page
+
+    @property
+    def summary(self) -> str:
+        images = f"{self.written} image{'s' if self.written != 1 else ''}"
+        if self.requested is None:
+            return f"wrote {images}: every example of the test split ({self.split})"
+        if self.written < self.requested:
+            return (f"wrote {images}, fewer than the {self.requested} asked for (--how-many): the test split "
+                    f"({self.split}) holds only {self.available} example{'s' if self.available != 1 else ''}")
+        return f"wrote {images} (--how-many {self.requested}; the test split ({self.split}) holds {self.available})"
+
+
 def generate_results(
     config: DAGANConfig,
     checkpoint: str,
@@ -139,7 +168,8 @@ def generate_results(
         style_image: with `use_vae`, an image whose code styles every label map.
         seed: seed of the VAE noise.
         encoder_checkpoint: with `use_vae`, the encoder `.keras` file (default: beside `checkpoint`).
-    Returns the path of `index.html`.
+    Returns the path of `index.html` as a ResultsPage (a str) whose `summary` says how many images were
+    written and, when fewer than `how_many`, why.
     """
     from dagan_tf.data import build_dataset, dataset_files
     from dagan_tf.semantic import semantic_map
@@ -211,4 +241,13 @@ def generate_results(
     title = f"Experiment = {config.name}, Phase = test, Epoch = {epoch}"
     if style_image:
         title += f", Style = {os.path.basename(style_image)}"
-    return write_results_page(os.path.join(page_dir, "index.html"), title, rows)
+    page = write_results_page(os.path.join(page_dir, "index.html"), title, rows)
+    return ResultsPage(page, len(rows), how_many, total, _split_text(config))
+
+
+def _split_text(config: DAGANConfig) -> str:
+    """Where the test split lives, for the summary: the dataroot (or custom label_dir) and its mode."""
+    from dagan_tf.data import phase_folder
+
+    root = config.label_dir.replace("{phase}", phase_folder("test")) if config.label_dir else config.dataroot
+    return f"dataset_mode '{config.dataset_mode}', {root or 'the demo-data cache'}"

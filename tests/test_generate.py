@@ -159,3 +159,27 @@ def test_generate_cli(tmp_path, data_dir, capsys):
     assert main(["generate", "--config", config_path, "--checkpoint", str(tmp_path / "no.keras")]) == 2
     assert "generator checkpoint not found" in capsys.readouterr().err
     keras.backend.clear_session()
+
+
+def test_how_many_beyond_the_split_says_how_many_and_why(tmp_path, data_dir, capsys):
+    from dagan_tf.cli import main
+    from dagan_tf.config import save_config
+
+    cfg = _config(str(tmp_path), data_dir)
+    ckpt = str(tmp_path / "latest_net_G.keras")
+    build_generator(cfg).save(ckpt)
+    config_path = str(tmp_path / "gen.yaml")
+    save_config(cfg, config_path)
+    argv = ["generate", "--config", config_path, "--checkpoint", ckpt, "--results-dir", str(tmp_path / "r")]
+    assert main(argv + ["--how-many", "50"]) == 0
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert lines[-2] == (f"wrote 3 images, fewer than the 50 asked for (--how-many): the test split "
+                         f"(dataset_mode 'demo', {data_dir}) holds only 3 examples")
+    images = os.listdir(os.path.join(os.path.dirname(lines[-1]), "images", "synthesized_image"))
+    assert len(images) == 3
+    page = generate_results(cfg, ckpt, results_dir=str(tmp_path / "r2"), how_many=2, verbose=False)
+    assert (page.written, page.requested, page.available) == (2, 2, 3)
+    assert page.summary == f"wrote 2 images (--how-many 2; the test split (dataset_mode 'demo', {data_dir}) holds 3)"
+    assert generate_results(cfg, ckpt, results_dir=str(tmp_path / "r3"), verbose=False).summary == (
+        f"wrote 3 images: every example of the test split (dataset_mode 'demo', {data_dir})")
+    keras.backend.clear_session()
