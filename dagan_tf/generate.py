@@ -111,6 +111,26 @@ def _encode(encode, images, rng) -> np.ndarray:
     return reparameterize(keras.ops.convert_to_numpy(mu), keras.ops.convert_to_numpy(logvar), rng)
 
 
+def _batches(ds):
+    """Iterate `ds`; a bad file found by tf.data ends as its DataError (naming the file), not a TF error."""
+    import tensorflow as tf
+
+    from dagan_tf.data import data_error_from
+
+    iterator = iter(ds)
+    while True:
+        try:
+            batch = next(iterator)
+        except StopIteration:
+            return
+        except tf.errors.OpError as e:
+            error = data_error_from(e)
+            if error is None:
+                raise
+            raise error from None
+        yield batch
+
+
 def _stems(paths) -> list[str]:
     out = []
     for p in np.asarray(paths).reshape(-1):
@@ -203,7 +223,7 @@ def generate_results(
     ds = build_dataset(config, "test", batch_size=config.batchSize, shuffle=False)
     bar = keras.utils.Progbar(min(total, how_many or total), unit_name="image", verbose=1 if verbose else 0)
     rows, done, used = [], 0, set()
-    for batch in ds:
+    for batch in _batches(ds):
         label = batch["label"].numpy()
         n = label.shape[0] if how_many is None else min(label.shape[0], how_many - done)
         if n <= 0:
