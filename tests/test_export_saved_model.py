@@ -24,7 +24,7 @@ from dagan_tf import cli
 from dagan_tf.config import DAGANConfig, save_config
 from dagan_tf.data import map_label_values
 from dagan_tf.data.demo import render_scene
-from dagan_tf.export import export_generator, export_saved_model, next_version
+from dagan_tf.export import export_generator, next_version
 from dagan_tf.export.serving import (
     ServingModule,
     build_serving_function,
