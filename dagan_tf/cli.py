@@ -95,6 +95,7 @@ def _cmd_generate(args) -> int:
         seed=args.seed,
         encoder_checkpoint=args.encoder,
     )
+    print(page.summary)
     print(page)
     return 0
 
@@ -124,7 +125,12 @@ def _cmd_export(args) -> int:
         cfg, args.checkpoint, format=args.format, quantize=args.quantize, out=args.out, name=args.name,
         batch=args.batch,
     )
-    print(out)
+    if args.format == "saved_model":
+        base = os.path.dirname(os.path.abspath(out))
+        print(f"wrote version {os.path.basename(out)} of the SavedModel: {out} "
+              f"(TF Serving: --model_base_path={base})")
+    else:
+        print(f"wrote {out}")
     return 0
 
 

@@ -9,13 +9,25 @@ data pipeline use is derived from this object (see the properties at the end of 
 from __future__ import annotations
 
 import dataclasses
-import difflib
 import os
-import re
 import typing
 from typing import Any, Mapping
 
 import yaml
+
+from dagan_tf.config_checks import (  # noqa: F401  (re-exported: the names have always lived here)
+    DATASET_MODES,
+    GAN_MODES,
+    NUM_UPSAMPLING,
+    PLAIN_NORM_PATTERN,
+    PREPROCESS_MODES,
+    SPADE_NORM_PATTERN,
+    ConfigError,
+    coerce,
+    parse_spade_norm,
+    suggest,
+    validate,
+)
 
 __all__ = [
     "ConfigError",
@@ -23,35 +35,12 @@ __all__ = [
     "load_config",
     "config_from_dict",
     "parse_overrides",
+    "parse_spade_norm",
     "save_config",
     "NUM_UPSAMPLING",
+    "Overrides",
     "SPADE_NORM_PATTERN",
 ]
-
-#: `num_upsampling_layers` -> number of x2 upsamplings in the generator.
-NUM_UPSAMPLING = {"normal": 5, "more": 6, "most": 7}
-
-#: `norm_G` strings: optional `spectral` prefix, then `spade<norm><k>x<k>` (reference regex).
-SPADE_NORM_PATTERN = re.compile(r"^(spectral)?spade(syncbatch|batch|instance)(\d)x\d$")
-#: `norm_D` / `norm_E` strings: optional `spectral` prefix, then the parameter-free norm or none.
-PLAIN_NORM_PATTERN = re.compile(r"^(spectral)?(syncbatch|batch|instance|none)$")
-
-DATASET_MODES = ("cityscapes", "ade20k", "facades", "coco", "deepfashion", "custom", "demo")
-PREPROCESS_MODES = (
-    "resize_and_crop",
-    "crop",
-    "scale_width",
-    "scale_width_and_crop",
-    "scale_shortside",
-    "scale_shortside_and_crop",
-    "fixed",
-    "none",
-)
-GAN_MODES = ("hinge", "ls", "original", "w")
-
-
-class ConfigError(ValueError):
-    """A configuration value is unknown, of the wrong type or impossible; the message says which."""
 
 
 @dataclasses.dataclass
@@ -77,7 +66,10 @@ class DAGANConfig:
     aspect_ratio: float = 1.0
     no_flip: bool = False
     serial_batches: bool = False
-    max_dataset_size: int = 0  # 0 = no limit
+    # photos whose size differs from their label map's are refused (DataError naming both); true
+    # resizes them with the label map as the reference does (which stretches the photo)
+    resize_mismatched_photos: bool = False
+    max_dataset_size: int = 0  # 0 = no limit (the reference's sys.maxsize)
     nThreads: int = 0  # 0 = tf.data.AUTOTUNE
     cache: bool = False
 
@@ -100,7 +92,7 @@ class DAGANConfig:
     no_ganFeat_loss: bool = False
     no_vgg_loss: bool = False
     lambda_feat: float = 10.0
-    lambda_vgg: float = 10.0
+    lambda_vgg: float = 10.0  # 0 switches the VGG loss off as no_vgg_loss does (VGG19 is never built)
     lambda_kld: float = 0.05
     vgg_weights: str = "imagenet"  # "imagenet" (download), a local .h5/.weights.h5 file, or "none"
 
@@ -122,6 +114,8 @@ class DAGANConfig:
 
     # ------------------------------------------------------------------------------------------
     def __post_init__(self):
+        for key in _FIELDS:  # ints given for float keys become floats (as from YAML)
+            setattr(self, key, _coerce(key, getattr(self, key), ""))
         validate(self)
 
     @property
@@ -169,90 +163,10 @@ _FIELDS = {f.name: f for f in dataclasses.fields(DAGANConfig)}
 _TYPES = typing.get_type_hints(DAGANConfig)
 
 
-def _suggest(word: str, choices) -> str:
-    close = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.5)
-    return f" Did you mean '{close[0]}'?" if close else ""
-
-
 def _coerce(key: str, value: Any, source: str) -> Any:
-    """Check `value` against the field's type; ints are accepted for floats, nothing else is cast."""
-    want = _TYPES[key]
-    where = f" in {source}" if source else ""
-    if want is bool:
-        if isinstance(value, bool):
-            return value
-    elif want is int:
-        if isinstance(value, int) and not isinstance(value, bool):
-            return value
-    elif want is float:
-        if isinstance(value, (int, float)) and not isinstance(value, bool):
-            return float(value)
-    elif want is str:
-        if isinstance(value, str):
-            return value
-    raise ConfigError(
-        f"config key '{key}'{where}: value {value!r} is a {type(value).__name__}, "
-        f"expected {want.__name__}"
-    )
+    return coerce(_TYPES[key], key, value, source)
 
 
-def _choice(cfg, key: str, choices) -> None:
-    value = getattr(cfg, key)
-    if value not in choices:
-        raise ConfigError(
-            f"config key '{key}': value {value!r} is not allowed; choose one of "
-            f"{', '.join(map(str, choices))}.{_suggest(str(value), choices)}"
-        )
-
-
-def _positive(cfg, *keys: str) -> None:
-    for key in keys:
-        if getattr(cfg, key) <= 0:
-            raise ConfigError(f"config key '{key}': value {getattr(cfg, key)!r} must be > 0")
-
-
-def validate(cfg: DAGANConfig) -> None:
-    """Raise ConfigError naming the key, the value and what is allowed, for any impossible option."""
-    for key in _FIELDS:
-        _coerce(key, getattr(cfg, key), "")
-    _choice(cfg, "dataset_mode", DATASET_MODES)
-    _choice(cfg, "preprocess_mode", PREPROCESS_MODES)
-    _choice(cfg, "num_upsampling_layers", tuple(NUM_UPSAMPLING))
-    _choice(cfg, "gan_mode", GAN_MODES)
-    _choice(cfg, "init_type", ("xavier",))
-    _positive(cfg, "label_nc", "crop_size", "load_size", "aspect_ratio", "ngf", "ndf", "num_D",
-              "n_layers_D", "z_dim", "batchSize", "D_steps_per_G")
-    if not SPADE_NORM_PATTERN.match(cfg.norm_G):
-        raise ConfigError(
-            f"config key 'norm_G': value {cfg.norm_G!r} is not a SPADE norm string; expected "
-            "'[spectral]spade<syncbatch|batch|instance><k>x<k>', e.g. 'spectralspadesyncbatch3x3'"
-        )
-    for key in ("norm_D", "norm_E"):
-        if not PLAIN_NORM_PATTERN.match(getattr(cfg, key)):
-            raise ConfigError(
-                f"config key '{key}': value {getattr(cfg, key)!r} is not allowed; expected "
-                "'[spectral]<syncbatch|batch|instance|none>', e.g. 'spectralinstance'"
-            )
-    div = 2**cfg.num_up
-    if cfg.crop_size % div:
-        raise ConfigError(
-            f"config key 'crop_size': value {cfg.crop_size} is not divisible by 2**{cfg.num_up} = {div} "
-            f"(num_upsampling_layers={cfg.num_upsampling_layers!r}); use a multiple of {div}"
-        )
-    if cfg.latent_hw[0] < 1:
-        raise ConfigError(
-            f"config key 'aspect_ratio': value {cfg.aspect_ratio} makes the latent grid height "
-            f"round({cfg.crop_size // div} / {cfg.aspect_ratio}) = 0; use a smaller aspect_ratio"
-        )
-    if cfg.num_upsampling_layers == "most" and cfg.ngf % 2:
-        raise ConfigError(f"config key 'ngf': value {cfg.ngf} must be even with num_upsampling_layers='most'")
-    if cfg.load_size < cfg.crop_size and cfg.preprocess_mode.endswith("crop"):
-        raise ConfigError(
-            f"config key 'load_size': value {cfg.load_size} is smaller than crop_size {cfg.crop_size} "
-            f"with preprocess_mode={cfg.preprocess_mode!r}; load_size must be >= crop_size"
-        )
-    if cfg.dataset_mode == "custom" and cfg.label_dir and not cfg.image_dir:
-        raise ConfigError("config key 'image_dir': custom mode with a label_dir needs an image_dir too")
 
 
 def config_from_dict(values: Mapping[str, Any], source: str = "") -> DAGANConfig:
@@ -261,50 +175,93 @@ def config_from_dict(values: Mapping[str, Any], source: str = "") -> DAGANConfig
     clean = {}
     for key, value in values.items():
         if key not in _FIELDS:
-            raise ConfigError(f"unknown config key '{key}'{where}.{_suggest(key, _FIELDS)}")
+            raise ConfigError(f"unknown config key '{key}'{where}.{suggest(key, _FIELDS)}", key=key)
         clean[key] = _coerce(key, value, source)
     return DAGANConfig(**clean)
 
 
-def parse_overrides(items) -> dict[str, Any]:
-    """Turn `["key=value", ...]` (the CLI's `--set`) into a dict, values parsed as YAML scalars."""
-    out = {}
+class Overrides(dict):
+    """`{key: value}` from `--set KEY=VALUE` items; `text[key]` keeps what the user typed, for messages."""
+
+    def __init__(self):
+        super().__init__()
+        self.text: dict[str, str] = {}
+
+
+def parse_overrides(items) -> Overrides:
+    """Turn `["key=value", ...]` (the CLI's `--set`) into a dict, values parsed as YAML scalars.
+
+    Raises ConfigError naming the `--set` item that is no `KEY=VALUE` pair or whose value is no YAML.
+    """
+    out = Overrides()
     for item in items or ():
-        if "=" not in item:
-            raise ConfigError(f"override {item!r} is not of the form key=value")
+        if "=" not in item or not item.split("=", 1)[0].strip():
+            raise ConfigError(f"--set {item}: not of the form KEY=VALUE (e.g. --set ngf=16)")
         key, raw = item.split("=", 1)
-        out[key.strip()] = yaml.safe_load(raw) if raw.strip() else ""
+        key = key.strip()
+        try:
+            out[key] = yaml.safe_load(raw) if raw.strip() else ""
+        except yaml.YAMLError as e:
+            problem = str(e).splitlines()[0]
+            raise ConfigError(f"--set {item}: the value is not a YAML scalar ({problem}); quote it", key=key) from None
+        out.text[key] = f"{key}={raw}"
     return out
 
 
-def load_config(path: str | os.PathLike | None, overrides: Mapping[str, Any] | None = None) -> DAGANConfig:
-    """Read a YAML file (or the defaults when `path` is None) and apply `overrides`.
+def _override_source(overrides: Mapping[str, Any], key: str) -> str:
+    """`--set KEY=VALUE` as the user typed it (or as YAML would print the value)."""
+    text = getattr(overrides, "text", {}).get(key)
+    if text is None:
+        value = overrides[key]
+        shown = value if isinstance(value, str) else yaml.safe_dump(value, default_flow_style=True).strip()
+        shown = shown[:-4] if shown.endswith("\n...") else shown
+        text = f"{key}={shown}"
+    return f"--set {text}"
 
-    Raises ConfigError naming the file and the key at fault.
+
+def _read_yaml_mapping(source: str) -> dict[str, Any]:
+    if not os.path.isfile(source):
+        raise ConfigError(f"config file not found: {source}")
+    with open(source, "r", encoding="utf-8") as f:
+        try:
+            loaded = yaml.safe_load(f)
+        except yaml.YAMLError as e:
+            raise ConfigError(f"config file {source} is not valid YAML: {e}") from e
+    if loaded is None:
+        raise ConfigError(f"config file {source} is empty; it must hold a mapping of option names to values "
+                          "(see configs/*.yaml)")
+    if not isinstance(loaded, dict):
+        raise ConfigError(f"config file {source} must hold a mapping of option names to values")
+    return loaded
+
+
+def load_config(path: str | os.PathLike | None, overrides: Mapping[str, Any] | None = None) -> DAGANConfig:
+    """Read a YAML file (or the defaults when `path` is None) and apply `overrides` (`parse_overrides`).
+
+    Raises ConfigError naming the file and the key at fault, or `--set KEY=VALUE` when an override is.
     """
     values: dict[str, Any] = {}
     source = ""
     if path is not None:
         source = os.fspath(path)
-        if not os.path.isfile(source):
-            raise ConfigError(f"config file not found: {source}")
-        with open(source, "r", encoding="utf-8") as f:
-            try:
-                loaded = yaml.safe_load(f)
-            except yaml.YAMLError as e:
-                raise ConfigError(f"config file {source} is not valid YAML: {e}") from e
-        if loaded is None:
-            loaded = {}
-        if not isinstance(loaded, dict):
-            raise ConfigError(f"config file {source} must hold a mapping of option names to values")
-        values.update(loaded)
-    if overrides:
-        values.update(overrides)
+        values.update(_read_yaml_mapping(source))
+        for key, value in values.items():  # wrong keys and types of the file, blamed on the file
+            if key not in _FIELDS:
+                raise ConfigError(f"unknown config key '{key}' in {source}.{suggest(key, _FIELDS)}", key=key)
+            values[key] = _coerce(key, value, source)
+    overrides = overrides or {}
+    for key, value in overrides.items():
+        origin = _override_source(overrides, key)
+        if key not in _FIELDS:
+            raise ConfigError(f"{origin}: unknown config key '{key}'.{suggest(key, _FIELDS)}", key=key)
+        values[key] = _coerce(key, value, origin)
     try:
-        return config_from_dict(values, source)
+        return config_from_dict(values)
     except ConfigError as e:
+        if e.key in overrides:
+            raise ConfigError(f"{_override_source(overrides, e.key)}: {e}", key=e.key) from None
         if source and source not in str(e):
-            raise ConfigError(f"{source}: {e}") from None
+            raise ConfigError(f"{source}: {e}", key=e.key) from None
         raise
 
 

@@ -22,9 +22,11 @@ import keras
 import numpy as np
 
 from dagan_tf.config import DAGANConfig
+from dagan_tf.models.loading import load_network
 from dagan_tf.visualize import colorize_label, label_palette, save_png, to_uint8_image, write_results_page
 
 __all__ = [
+    "ResultsPage",
     "generate_results",
     "load_network",
     "checkpoint_epoch",
@@ -47,23 +49,6 @@ def encoder_path_for(generator_checkpoint: str) -> str:
     """The encoder file saved beside a generator: `X_net_G.keras` -> `X_net_E.keras`."""
     folder, name = os.path.split(os.fspath(generator_checkpoint))
     return os.path.join(folder, name.replace("_net_G", "_net_E"))
-
-
-def load_network(path: str, what: str) -> keras.Model:
-    """Load a `.keras` network (our custom layers registered), naming the file on failure."""
-    import dagan_tf.layers  # noqa: F401  (registers the custom layers)
-    import dagan_tf.models  # noqa: F401
-
-    path = os.fspath(path)
-    if not os.path.isfile(path):
-        raise FileNotFoundError(f"{what} checkpoint not found: {path}")
-    if not path.endswith(".keras"):
-        raise ValueError(f"{what} checkpoint {path} is not a .keras file (convert .pth files with "
-                         "`dagan-tf convert` first)")
-    try:
-        return keras.saving.load_model(path, compile=False)
-    except Exception as e:
-        raise ValueError(f"cannot load {what} checkpoint {path}: {type(e).__name__}: {e}") from e
 
 
 def _check_generator(generator: keras.Model, config: DAGANConfig, path: str) -> None:
@@ -126,12 +111,60 @@ def _encode(encode, images, rng) -> np.ndarray:
     return reparameterize(keras.ops.convert_to_numpy(mu), keras.ops.convert_to_numpy(logvar), rng)
 
 
+def _batches(ds):
+    """Iterate `ds`; a bad file found by tf.data ends as its DataError (naming the file), not a TF error."""
+    import tensorflow as tf
+
+    from dagan_tf.data import data_error_from
+
+    iterator = iter(ds)
+    while True:
+        try:
+            batch = next(iterator)
+        except StopIteration:
+            return
+        except tf.errors.OpError as e:
+            error = data_error_from(e)
+            if error is None:
+                raise
+            raise error from None
+        yield batch
+
+
 def _stems(paths) -> list[str]:
     out = []
     for p in np.asarray(paths).reshape(-1):
         p = p.decode() if isinstance(p, bytes) else str(p)
         out.append(os.path.splitext(os.path.basename(p))[0])
     return out
+
+
+class ResultsPage(str):
+    """The path of a results page's `index.html` (a str), with what was generated for it.
+
+    `written`: images generated; `requested`: `how_many` (None: all); `available`: examples in the
+    test split. `summary` says how many were written and, when fewer than asked, why.
+    """
+
+    written: int
+    requested: int | None
+    available: int
+    split: str
+
+    def __new__(cls, path: str, written: int, requested: int | None, available: int, split: str = ""):
+        page = super().__new__(cls, path)
+        page.written, page.requested, page.available, page.split = written, requested, available, split
+        return page
+
+    @property
+    def summary(self) -> str:
+        images = f"{self.written} image{'s' if self.written != 1 else ''}"
+        if self.requested is None:
+            return f"wrote {images}: every example of the test split ({self.split})"
+        if self.written < self.requested:
+            return (f"wrote {images}, fewer than the {self.requested} asked for (--how-many): the test split "
+                    f"({self.split}) holds only {self.available} example{'s' if self.available != 1 else ''}")
+        return f"wrote {images} (--how-many {self.requested}; the test split ({self.split}) holds {self.available})"
 
 
 def generate_results(
@@ -155,7 +188,8 @@ def generate_results(
         style_image: with `use_vae`, an image whose code styles every label map.
         seed: seed of the VAE noise.
         encoder_checkpoint: with `use_vae`, the encoder `.keras` file (default: beside `checkpoint`).
-    Returns the path of `index.html`.
+    Returns the path of `index.html` as a ResultsPage (a str) whose `summary` says how many images were
+    written and, when fewer than `how_many`, why.
     """
     from dagan_tf.data import build_dataset, dataset_files
     from dagan_tf.semantic import semantic_map
@@ -164,14 +198,14 @@ def generate_results(
         raise ValueError(f"--how-many must be >= 1, got {how_many}")
     if style_image and not config.use_vae:
         raise ValueError("--style needs a generator trained with use_vae: true (config key 'use_vae' is false)")
-    generator = load_network(checkpoint, "generator")
+    generator = load_network(checkpoint, "generator", purpose="generate")
     _check_generator(generator, config, checkpoint)
 
     encoder = None
     if config.use_vae:
         enc_path = encoder_checkpoint or encoder_path_for(checkpoint)
         if os.path.isfile(enc_path):
-            encoder = load_network(enc_path, "encoder")
+            encoder = load_network(enc_path, "encoder", purpose="the style code")
         elif encoder_checkpoint or style_image:
             raise FileNotFoundError(f"encoder checkpoint not found: {enc_path} (needed for the style code)")
         elif verbose:
@@ -189,7 +223,7 @@ def generate_results(
     ds = build_dataset(config, "test", batch_size=config.batchSize, shuffle=False)
     bar = keras.utils.Progbar(min(total, how_many or total), unit_name="image", verbose=1 if verbose else 0)
     rows, done, used = [], 0, set()
-    for batch in ds:
+    for batch in _batches(ds):
         label = batch["label"].numpy()
         n = label.shape[0] if how_many is None else min(label.shape[0], how_many - done)
         if n <= 0:
@@ -227,4 +261,13 @@ def generate_results(
     title = f"Experiment = {config.name}, Phase = test, Epoch = {epoch}"
     if style_image:
         title += f", Style = {os.path.basename(style_image)}"
-    return write_results_page(os.path.join(page_dir, "index.html"), title, rows)
+    page = write_results_page(os.path.join(page_dir, "index.html"), title, rows)
+    return ResultsPage(page, len(rows), how_many, total, _split_text(config))
+
+
+def _split_text(config: DAGANConfig) -> str:
+    """Where the test split lives, for the summary: the dataroot (or custom label_dir) and its mode."""
+    from dagan_tf.data import phase_folder
+
+    root = config.label_dir.replace("{phase}", phase_folder("test")) if config.label_dir else config.dataroot
+    return f"dataset_mode '{config.dataset_mode}', {root or 'the demo-data cache'}"

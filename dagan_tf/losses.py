@@ -14,15 +14,20 @@ import os
 import keras
 from keras import ops
 
+from dagan_tf.config import ConfigError
+
 __all__ = [
     "GAN_MODES",
     "VGG_FEATURE_LAYERS",
     "VGG_FEATURE_WEIGHTS",
     "VGGLoss",
+    "VGG_WEIGHTS_FILE",
+    "build_vgg19",
     "feature_matching_loss",
     "gan_loss",
     "gan_loss_single",
     "kld_loss",
+    "zero_loss",
 ]
 
 GAN_MODES = ("hinge", "ls", "original", "w")
@@ -31,6 +36,8 @@ GAN_MODES = ("hinge", "ls", "original", "w")
 #: output is the reference's `slice<i>` output), and the reference's weights for them.
 VGG_FEATURE_LAYERS = ("block1_conv1", "block2_conv1", "block3_conv1", "block4_conv1", "block5_conv1")
 VGG_FEATURE_WEIGHTS = (1.0 / 32, 1.0 / 16, 1.0 / 8, 1.0 / 4, 1.0)
+#: The file Keras downloads for `weights="imagenet"` (into ~/.keras/models/); a copy works as `vgg_weights`.
+VGG_WEIGHTS_FILE = "vgg19_weights_tf_dim_ordering_tf_kernels_notop.h5"
 
 
 def _f32(x):
@@ -114,6 +121,37 @@ def _resolve_vgg_weights(vgg_weights: str):
     return vgg_weights
 
 
+def _one_line(error: BaseException) -> str:
+    return " ".join(f"{type(error).__name__}: {error}".split())
+
+
+def build_vgg19(vgg_weights: str = "imagenet") -> keras.Model:
+    """Keras' VGG19 without its classifier, any input size, with the weights `vgg_weights` names.
+
+    Raises ConfigError naming the keys to set when the ImageNet weights cannot be downloaded (offline
+    machines) or a weights file cannot be loaded.
+    """
+    weights = _resolve_vgg_weights(vgg_weights)
+    try:
+        return keras.applications.VGG19(include_top=False, weights=weights, input_shape=(None, None, 3))
+    except Exception as e:
+        if weights == "imagenet":
+            raise ConfigError(
+                f"the VGG loss needs the ImageNet VGG19 weights and getting them failed ({_one_line(e)}); "
+                f"set config key 'vgg_weights: FILE' (a local copy of {VGG_WEIGHTS_FILE}) or "
+                "'no_vgg_loss: true' (or 'lambda_vgg: 0') to train without the VGG loss", key="vgg_weights"
+            ) from e
+        raise ConfigError(f"config key 'vgg_weights': cannot load VGG19 weights from {weights} ({_one_line(e)}); "
+                          f"it must hold Keras' VGG19 include_top=False weights ({VGG_WEIGHTS_FILE})",
+                          key="vgg_weights") from e
+
+
+def zero_loss(fake, real):
+    """The VGG loss when `lambda_vgg` is 0: a float32 zero, so no VGG19 is built (or downloaded) for it."""
+    del fake, real
+    return ops.zeros((), "float32")
+
+
 @keras.saving.register_keras_serializable(package="dagan_tf")
 class VGGLoss(keras.layers.Layer):
     """The reference's perceptual loss: weighted L1 between VGG19 features of fake and real.
@@ -128,15 +166,14 @@ class VGGLoss(keras.layers.Layer):
     feature-for-feature parity with torchvision's network.
 
     `vgg_weights`: "imagenet" (downloaded by Keras), a local weights file, or "none" (random
-    initialisation, for tests). The VGG is frozen: its weights never train.
+    initialisation, for tests). The VGG is frozen: its weights never train. A failed download or an
+    unreadable file raises ConfigError naming the keys to set (`build_vgg19`).
     """
 
     def __init__(self, vgg_weights: str = "imagenet", **kwargs):
         super().__init__(**kwargs)
         self.vgg_weights = "none" if vgg_weights is None else str(vgg_weights)
-        vgg = keras.applications.VGG19(
-            include_top=False, weights=_resolve_vgg_weights(self.vgg_weights), input_shape=(None, None, 3)
-        )
+        vgg = build_vgg19(self.vgg_weights)
         vgg.trainable = False
         self.features = keras.Model(
             vgg.input, [vgg.get_layer(name).output for name in VGG_FEATURE_LAYERS], name="vgg19_features"

@@ -1,6 +1,9 @@
 import pathlib
+import re
+import sys
 
 import pytest
+import yaml
 
 from dagan_tf.config import ConfigError, DAGANConfig, load_config, parse_overrides, save_config
 
@@ -75,10 +78,97 @@ def test_overrides_and_roundtrip(tmp_path):
     assert (cfg.ngf, cfg.use_vae, cfg.label_nc) == (16, True, 150)
     save_config(cfg, tmp_path / "c.yaml")
     assert load_config(tmp_path / "c.yaml") == cfg
-    with pytest.raises(ConfigError, match="key=value"):
+    with pytest.raises(ConfigError, match="--set ngf: not of the form KEY=VALUE"):
         parse_overrides(["ngf"])
 
 
 def test_missing_file_is_named(tmp_path):
     with pytest.raises(ConfigError, match="nope.yaml"):
         load_config(tmp_path / "nope.yaml")
+
+
+# ---------------------------------------------------------------------------------------------
+# ranges, norm strings, empty files, --set (issue 10: every bad value named, by file or by --set)
+# ---------------------------------------------------------------------------------------------
+def _cli_error(capsys, argv) -> str:
+    """Run `dagan-tf` in-process; assert exit code 2 and return the last stderr line."""
+    from dagan_tf import cli
+
+    assert cli.main(argv) == 2
+    return capsys.readouterr().err.strip().splitlines()[-1]
+
+
+@pytest.mark.parametrize("key,value,message", [
+    ("niter", -1, "config key 'niter': value -1 must be >= 0"),
+    ("niter_decay", -2, "config key 'niter_decay': value -2 must be >= 0"),
+    ("lr", -1, "config key 'lr': value -1.0 must be > 0"),
+    ("lr", 0, "config key 'lr': value 0.0 must be > 0"),
+    ("beta1", 5, "config key 'beta1': value 5.0 must be in [0, 1)"),
+    ("beta2", 1, "config key 'beta2': value 1.0 must be in [0, 1)"),
+    ("beta1", -0.1, "config key 'beta1': value -0.1 must be in [0, 1)"),
+    ("lambda_feat", -10, "config key 'lambda_feat': value -10.0 must be >= 0"),
+    ("lambda_vgg", -1, "config key 'lambda_vgg': value -1.0 must be >= 0"),
+    ("lambda_kld", -0.05, "config key 'lambda_kld': value -0.05 must be >= 0"),
+    ("save_latest_freq", 0, "config key 'save_latest_freq': value 0 must be >= 1"),
+    ("save_epoch_freq", 0, "config key 'save_epoch_freq': value 0 must be >= 1"),
+    ("print_freq", -1, "config key 'print_freq': value -1 must be >= 1"),
+    ("display_freq", 0, "config key 'display_freq': value 0 must be >= 1"),
+    ("max_dataset_size", -5, "config key 'max_dataset_size': value -5 must be >= 0 (0 = no limit)"),
+    ("nThreads", -3, "config key 'nThreads': value -3 must be >= 0 (0 = tf.data.AUTOTUNE)"),
+    ("seed", -1, "config key 'seed': value -1 must be >= 0"),
+    ("init_variance", 0, "config key 'init_variance': value 0.0 must be > 0"),
+    ("lr", float("nan"), "config key 'lr': value nan must be a finite number"),
+    ("norm_G", "spadeinstance5x3", "config key 'norm_G': value 'spadeinstance5x3' has kernel 5x3; SPADE kernels "
+                                   "are square and odd (1x1, 3x3, 5x5, 7x7 or 9x9), e.g. 'spadeinstance3x3'"),
+    ("norm_G", "spectralspadebatch4x4", "config key 'norm_G': value 'spectralspadebatch4x4' has kernel 4x4"),
+])
+def test_every_numeric_range_and_norm_string_is_checked(tmp_path, capsys, key, value, message):
+    with pytest.raises(ConfigError, match=f"^{re.escape(message)}") as caught:
+        DAGANConfig(**{key: value})
+    assert caught.value.key == key
+    bad_yaml = tmp_path / "bad.yaml"
+    bad_yaml.write_text(yaml.safe_dump({"name": "x", key: value}))
+    last = _cli_error(capsys, ["train", "--config", str(bad_yaml)])
+    assert last.startswith(f"dagan-tf train: error: {bad_yaml}: {message}")
+
+
+def test_limits_themselves_are_allowed():
+    cfg = DAGANConfig(niter=0, niter_decay=1, beta1=0.0, beta2=0.999, lambda_feat=0, lambda_vgg=0, lambda_kld=0,
+                      save_latest_freq=1, max_dataset_size=sys.maxsize, nThreads=0, norm_G="spadebatch5x5")
+    assert (cfg.niter, cfg.max_dataset_size, cfg.norm_G) == (0, sys.maxsize, "spadebatch5x5")
+    with pytest.raises(ConfigError, match=r"^config key 'niter': niter \+ niter_decay = 0 \+ 0 trains no epoch"):
+        DAGANConfig(niter=0, niter_decay=0)
+
+
+def test_empty_yaml_is_an_error_naming_the_file(tmp_path, capsys):
+    empty = tmp_path / "empty.yaml"
+    empty.write_text("# nothing but a comment\n")
+    with pytest.raises(ConfigError, match=f"^config file {re.escape(str(empty))} is empty"):
+        load_config(empty)
+    assert _cli_error(capsys, ["generate", "--config", str(empty), "--checkpoint", "G.keras"]) == (
+        f"dagan-tf generate: error: config file {empty} is empty; it must hold a mapping of option names to "
+        "values (see configs/*.yaml)")
+
+
+def test_set_errors_name_the_set_item_not_the_file(capsys):
+    demo = str(CONFIGS / "demo.yaml")
+    cases = {
+        "lr=-1": "--set lr=-1: config key 'lr': value -1.0 must be > 0",
+        "ngf=abc": "config key 'ngf' in --set ngf=abc: value 'abc' is a str, expected int",
+        "ngff=16": "--set ngff=16: unknown config key 'ngff'. Did you mean 'ngf'?",
+        "norm_G=spadeinstance5x3": "--set norm_G=spadeinstance5x3: config key 'norm_G': value 'spadeinstance5x3' "
+                                   "has kernel 5x3",
+        "name=[": "--set name=[: the value is not a YAML scalar",
+    }
+    for item, message in cases.items():
+        with pytest.raises(ConfigError, match=f"^{re.escape(message)}"):
+            load_config(demo, parse_overrides([item]))
+        last = _cli_error(capsys, ["train", "--config", demo, "--set", item])
+        assert last.startswith(f"dagan-tf train: error: {message}"), last
+        assert demo not in last
+    with pytest.raises(ConfigError, match=r"^--set lr=-1: config key 'lr'"):
+        load_config(None, parse_overrides(["lr=-1"]))
+    with pytest.raises(ConfigError, match=r"^--set lr=-1: config key 'lr'"):
+        load_config(None, {"lr": -1})  # a plain dict: the item is rebuilt from the value
+    with pytest.raises(ConfigError, match=r"^--set =3: not of the form KEY=VALUE"):
+        parse_overrides(["=3"])

@@ -6,10 +6,13 @@ absolute difference (in [-1, 1] units).
 """
 
 import os
+import re
+import struct
 import subprocess
 import sys
 import threading
 import time
+import zlib
 
 import numpy as np
 import pytest
@@ -363,3 +366,129 @@ def test_loader_calls_close_waits_for_running_calls_and_stops_new_ones():
     assert time.monotonic() - start < 2.0
     assert not calls.enter()  # nothing new starts once closing
     worker.join()
+
+
+# ------------------------------------------------------------------------------------------------
+# One clear message per data fault (issue 10): DataError out of tf.data, photos, demo data
+# ------------------------------------------------------------------------------------------------
+def _facades_pair(root, rng, stem="a", h=40, w=30, photo=None):
+    label = rng.integers(0, 13, (h, w), dtype=np.uint8)
+    save(str(root / "train_label" / f"{stem}.png"), label)
+    save(str(root / "train_img" / f"{stem}.png"), random_photo(rng, h, w) if photo is None else photo)
+    return str(root / "train_label" / f"{stem}.png"), str(root / "train_img" / f"{stem}.png")
+
+
+def test_truncated_label_is_recovered_as_data_error_from_the_iterator_and_fit(tmp_path):
+    from dagan_tf.data import data_error_from
+
+    rng = np.random.default_rng(20)
+    for stem in ("a", "b"):
+        label_path, _ = _facades_pair(tmp_path, rng, stem)
+    good = (tmp_path / "train_label" / "b.png").read_bytes()
+    (tmp_path / "train_label" / "b.png").write_bytes(good[: len(good) // 3])
+    cfg = config("facades", dataroot=str(tmp_path), load_size=64, crop_size=64, serial_batches=True)
+    want = rf"^cannot read label file {tmp_path}/train_label/b\.png: OSError: "
+    with pytest.raises(tf.errors.OpError) as caught:
+        for _ in build_dataset(cfg, "train", batch_size=1):
+            pass
+    assert "IteratorGetNext" in str(caught.value)  # what the user saw: the op, not the file, ends the text
+    error = data_error_from(caught.value)
+    assert isinstance(error, DataError)
+    assert re.match(want, str(error)) and "\n" not in str(error)
+    # a real `fit` wraps it once more; the same DataError comes back
+    model = tf.keras.Sequential([tf.keras.layers.Input((64 * 64,)), tf.keras.layers.Dense(1)])
+    model.compile(optimizer="sgd", loss="mse")
+    pairs = build_dataset(cfg, "train", batch_size=1).map(
+        lambda ex: (tf.reshape(tf.cast(ex["label"], tf.float32), (-1, 64 * 64)), tf.zeros((1, 1))))
+    with pytest.raises(Exception) as caught_fit:
+        model.fit(pairs, epochs=1, verbose=0)
+    assert data_error_from(caught_fit.value) is not None
+    assert re.match(want, str(data_error_from(caught_fit.value)))
+    # errors that are no data error stay None; a message from another process is read back
+    assert data_error_from(ValueError("something else")) is None
+    foreign = tf.errors.InvalidArgumentError(None, None, "Error in user-defined function: DataError: label file "
+                                             "/elsewhere/x.png: 3 pixels have values 40\nTraceback ...")
+    assert str(data_error_from(foreign)) == "label file /elsewhere/x.png: 3 pixels have values 40"
+
+
+def _png_16bit_rgb(path, array):
+    """A 16-bit-per-channel RGB PNG (PIL cannot write one): IHDR bit depth 16, colour type 2."""
+    h, w, _ = array.shape
+    raw = b"".join(b"\x00" + array[y].astype(">u2").tobytes() for y in range(h))
+
+    def chunk(kind, data):
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
+
+    header = struct.pack(">IIBBBBB", w, h, 16, 2, 0, 0, 0)
+    path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(raw))
+                     + chunk(b"IEND", b""))
+
+
+def test_16bit_photos_scale_like_their_8bit_equivalent(tmp_path):
+    rng = np.random.default_rng(21)
+    cfg = config("facades", dataroot=str(tmp_path), load_size=64, crop_size=64, preprocess_mode="none")
+    label_path, photo_path = _facades_pair(tmp_path, rng, "a", 32, 64)
+    eight = rng.integers(0, 256, (32, 64, 3), dtype=np.uint8)
+    sixteen = eight.astype(np.uint16) * 257  # the same picture with 16 bits per sample
+    # grey, PIL mode I;16: was clipped at 255 (almost white)
+    Image.fromarray(sixteen[..., 0]).save(photo_path)
+    assert Image.open(photo_path).mode == "I;16"
+    got = load_example(cfg, label_path, photo_path, None, False)["image"]
+    np.testing.assert_array_equal(got, np.repeat(eight[..., :1], 3, axis=-1))
+    # RGB, 16 bits per channel
+    _png_16bit_rgb(tmp_path / "train_img" / "a.png", sixteen)
+    got = load_example(cfg, label_path, photo_path, None, False)["image"]
+    assert np.abs(got.astype(int) - eight).max() <= 1  # PIL keeps the high byte: within one level of 8-bit
+
+
+def test_exif_orientation_is_applied(tmp_path):
+    rng = np.random.default_rng(22)
+    cfg = config("facades", dataroot=str(tmp_path), load_size=64, crop_size=64, preprocess_mode="none")
+    upright = random_photo(rng, 32, 64)  # as shown: 64 wide, 32 high
+    label_path, photo_path = _facades_pair(tmp_path, rng, "a", 32, 64, photo=upright)
+    stored = np.ascontiguousarray(np.rot90(upright, k=1))  # a camera held sideways: stored 32 wide, 64 high
+    exif = Image.Exif()
+    exif[0x0112] = 6  # orientation: rotate 90 degrees clockwise to show
+    Image.fromarray(stored).save(photo_path, exif=exif)
+    got = load_example(cfg, label_path, photo_path, None, False)["image"]
+    np.testing.assert_array_equal(got, upright)
+
+
+def test_photo_label_size_mismatch_is_refused_naming_both(tmp_path, capsys):
+    rng = np.random.default_rng(23)
+    label_path, photo_path = _facades_pair(tmp_path, rng, "a", 40, 30, photo=random_photo(rng, 50, 30))
+    cfg = config("facades", dataroot=str(tmp_path), load_size=64, crop_size=64)
+    message = (f"image file {photo_path} is 30x50 but its label file {label_path} is 30x40; fix the pair, or "
+               "set resize_mismatched_photos: true to resize photos with their label maps as the reference does "
+               "(stretching them)")
+    with pytest.raises(DataError, match=f"^{re.escape(message)}$"):
+        load_example(cfg, label_path, photo_path, None, True)
+    stretched = load_example(cfg.replace(resize_mismatched_photos=True), label_path, photo_path, None, True)
+    assert stretched["image"].shape == (64, 64, 3) and stretched["label"].shape == (64, 64)
+
+
+def test_demo_data_goes_only_where_asked(tmp_path, monkeypatch, capsys):
+    from dagan_tf.data import demo
+
+    small = demo.write_demo_dataset
+    monkeypatch.setattr(demo, "write_demo_dataset", lambda out, **kw: small(out, count=4, size=64, progress=False))
+    cache = tmp_path / "cache"
+    monkeypatch.setenv(demo.DEMO_CACHE_VARIABLE, str(cache))
+    workdir = tmp_path / "work"
+    workdir.mkdir()
+    monkeypatch.chdir(workdir)
+    cfg = config("demo")
+    assert cfg.dataroot == ""
+    files = dataset_files(cfg, "train")
+    assert len(files) == 3 and all(p.startswith(str(cache) + os.sep) for p in files.labels)
+    said = capsys.readouterr().out
+    assert f"reads the demo-data cache {cache}; writing the demo scenes there once (set DAGAN_TF_DEMO_DATA" in said
+    assert os.listdir(workdir) == [] and sorted(os.listdir(tmp_path)) == ["cache", "work"]
+    assert len(dataset_files(cfg, "test")) == 1 and capsys.readouterr().out == ""  # filled once
+    with pytest.raises(DataError, match=rf"^dataset_mode 'demo': no demo data in {tmp_path}/none \(no train_label "
+                                        r"folder\); write it with `dagan-tf make-demo-data .*none`"):
+        dataset_files(cfg.replace(dataroot=str(tmp_path / "none")), "train")
+    assert not (tmp_path / "none").exists()
+    monkeypatch.delenv(demo.DEMO_CACHE_VARIABLE)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    assert demo.demo_cache_dir() == str(tmp_path / "xdg" / "dagan_tf" / "demo")

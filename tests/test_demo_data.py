@@ -9,7 +9,7 @@ from PIL import Image
 
 import dagan_tf.data.demo as demo
 from dagan_tf.config import load_config
-from dagan_tf.data import build_dataset, dataset_files
+from dagan_tf.data import DataError, build_dataset, dataset_files
 from dagan_tf.semantic import semantic_map
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -100,16 +100,20 @@ def test_demo_config_reads_the_data_in_batches(tmp_path):
     np.testing.assert_array_equal(seg.numpy()[..., :8].sum(-1), 1.0)
 
 
-def test_missing_demo_dataroot_is_generated_with_a_log_line(tmp_path, monkeypatch, capsys):
+def test_empty_dataroot_fills_the_demo_cache_with_a_log_line(tmp_path, monkeypatch, capsys):
     small = functools.partial(demo.write_demo_dataset, count=4, size=64, progress=False)
     monkeypatch.setattr(demo, "write_demo_dataset", small)
-    cfg = load_config(os.path.join(REPO, "configs", "demo.yaml"), {"dataroot": str(tmp_path / "fresh")})
+    monkeypatch.setenv(demo.DEMO_CACHE_VARIABLE, str(tmp_path / "cache"))
+    cfg = load_config(os.path.join(REPO, "configs", "demo.yaml"))
     files = dataset_files(cfg, "train")
     assert len(files) == 3 and len(files.instances) == 3
     out = capsys.readouterr().out
-    assert "no demo data in" in out and "generating" in out and "wrote 3 train + 1 val" in out
+    assert f"reads the demo-data cache {tmp_path / 'cache'}" in out and "wrote 3 train + 1 val" in out
     dataset_files(cfg, "train")
-    assert "generating" not in capsys.readouterr().out  # only on first use
+    assert "demo-data cache" not in capsys.readouterr().out  # only on first use
+    with pytest.raises(DataError, match="make-demo-data"):  # a dataroot that holds nothing is not filled
+        dataset_files(cfg.replace(dataroot=str(tmp_path / "fresh")), "train")
+    assert not (tmp_path / "fresh").exists()
 
 
 def test_cli_and_argument_errors(tmp_path, capsys):

@@ -24,7 +24,7 @@ from dagan_tf import cli
 from dagan_tf.config import DAGANConfig, save_config
 from dagan_tf.data import map_label_values
 from dagan_tf.data.demo import render_scene
-from dagan_tf.export import export_generator, export_saved_model, next_version
+from dagan_tf.export import export_generator, next_version
 from dagan_tf.export.serving import (
     ServingModule,
     build_serving_function,
@@ -150,7 +150,7 @@ def exported(config, generator, tmp_path_factory):
     with pytest.MonkeyPatch.context() as mp:
         mp.chdir(work)
         assert cli.main(["export", "--config", str(cfg_path), "--checkpoint", str(checkpoint)]) == 0
-    return str(work / "saved_models" / "tiny" / "2")
+    return os.path.join(str(work), "saved_models", "tiny", "2")
 
 
 @pytest.fixture(scope="module")
@@ -268,6 +268,36 @@ def test_wrong_instance_size_fails_with_message(loaded, config):
     assert "input `instance`" in message and f"[1 {h - 4} {w}]" in message, message
 
 
+def _assertion(err) -> str:
+    """The `assertion failed: [...]` line of a failed graph check (what TF Serving returns as the error)."""
+    return next(line.strip() for line in str(err.value).splitlines() if "assertion failed" in line)
+
+
+def test_batch_of_zero_wrong_rank_and_float_label_are_named(loaded, config):
+    h, w = config.image_hw
+    serve = loaded.signatures["serving_default"]
+    zero = np.zeros((0, h, w), np.int32)
+    with pytest.raises(tf.errors.InvalidArgumentError) as err:
+        _call(serve, label=zero, instance=zero)
+    assert _assertion(err) == (f"assertion failed: [input `label` holds a batch of 0 maps; send at least one "
+                               f"(shape] [0 {h} {w}] [)]")
+    one = np.zeros((1, h, w), np.int32)
+    for bad_shape in ((h, w), (1, h, w, 1)):
+        with pytest.raises(tf.errors.InvalidArgumentError) as err:
+            _call(serve, label=np.zeros(bad_shape, np.int32), instance=one)
+        shown = " ".join(str(d) for d in bad_shape)
+        assert _assertion(err) == (f"assertion failed: [input `label` must have rank 3, (batch, {h}, {w}): one "
+                                   f"integer map per example, no channel axis; got shape] [{shown}]")
+    with pytest.raises(tf.errors.InvalidArgumentError) as err:
+        _call(serve, label=one, instance=np.zeros((1, h, w, 1), np.int32))
+    assert _assertion(err).startswith("assertion failed: [input `instance` must have rank 3")
+    # the dtype is the signature's: TensorFlow refuses a float label before the graph runs
+    with pytest.raises(tf.errors.InvalidArgumentError, match="expected to be a int32 tensor but is a float tensor"):
+        _call(serve, label=one.astype(np.float32), instance=one)
+    specs = serve.structured_input_signature[1]
+    assert {k: (v.dtype, v.shape.rank) for k, v in specs.items()} == {"label": (tf.int32, 3), "instance": (tf.int32, 3)}
+
+
 def test_without_dontcare_255_is_rejected():
     cfg = tiny_config(contain_dontcare_label=False, no_instance=True)
     serve = build_serving_function(build_generator(cfg), cfg)
@@ -342,9 +372,23 @@ def test_next_version_counts_integer_folders(tmp_path):
     assert next_version(str(tmp_path)) == 11
 
 
-def test_export_refuses_existing_output(exported, generator, config):
-    with pytest.raises(ValueError, match="already exists"):
-        export_saved_model(generator, config, out=exported)
+def test_out_is_the_model_base_folder(exported, generator, config, tmp_path, capsys):
+    """`--out DIR` writes DIR/<next version>/ (TF Serving's --model_base_path layout) and says so."""
+    base = tmp_path / "served"
+    checkpoint, cfg_path = tmp_path / "G.keras", tmp_path / "tiny.yaml"
+    generator.save(checkpoint)
+    save_config(config, cfg_path)
+    argv = ["export", "--config", str(cfg_path), "--checkpoint", str(checkpoint), "--out", str(base)]
+    assert cli.main(argv) == 0
+    assert capsys.readouterr().out.strip().splitlines()[-1] == (
+        f"wrote version 1 of the SavedModel: {base}/1 (TF Serving: --model_base_path={base})")
+    assert os.path.isfile(base / "1" / "saved_model.pb")
+    assert sorted(os.listdir(base)) == ["1"]  # nothing else: no temporary folder left
+    assert cli.main(["export", "--config", str(cfg_path), "--checkpoint", str(checkpoint), "--out",
+                     str(base / "1")]) == 2
+    assert capsys.readouterr().err.strip().splitlines()[-1] == (
+        f"dagan-tf export: error: export --out {base}/1 holds a SavedModel itself; --out names the model's base "
+        f"folder (TF Serving's --model_base_path), whose versions are {base}/1/<n>/: pass {base} or a new folder")
 
 
 def test_cli_export_writes_next_version(exported):

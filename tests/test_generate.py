@@ -12,7 +12,7 @@ from PIL import Image
 from dagan_tf.config import load_config
 from dagan_tf.data import build_dataset
 from dagan_tf.data.demo import write_demo_dataset
-from dagan_tf.generate import checkpoint_epoch, encoder_path_for, generate_results, reparameterize
+from dagan_tf.generate import ResultsPage, checkpoint_epoch, encoder_path_for, generate_results, reparameterize
 from dagan_tf.models import build_encoder, build_generator
 from dagan_tf.semantic import semantic_map
 from dagan_tf.visualize import colorize_label, label_palette
@@ -158,4 +158,49 @@ def test_generate_cli(tmp_path, data_dir, capsys):
     assert page == str(tmp_path / "cli" / "gen" / "test_latest" / "index.html") and os.path.isfile(page)
     assert main(["generate", "--config", config_path, "--checkpoint", str(tmp_path / "no.keras")]) == 2
     assert "generator checkpoint not found" in capsys.readouterr().err
+    keras.backend.clear_session()
+
+
+def test_how_many_beyond_the_split_says_how_many_and_why(tmp_path, data_dir, capsys):
+    from dagan_tf.cli import main
+    from dagan_tf.config import save_config
+
+    cfg = _config(str(tmp_path), data_dir)
+    ckpt = str(tmp_path / "latest_net_G.keras")
+    build_generator(cfg).save(ckpt)
+    config_path = str(tmp_path / "gen.yaml")
+    save_config(cfg, config_path)
+    argv = ["generate", "--config", config_path, "--checkpoint", ckpt, "--results-dir", str(tmp_path / "r")]
+    assert main(argv + ["--how-many", "50"]) == 0
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert lines[-2] == (f"wrote 3 images, fewer than the 50 asked for (--how-many): the test split "
+                         f"(dataset_mode 'demo', {data_dir}) holds only 3 examples")
+    images = os.listdir(os.path.join(os.path.dirname(lines[-1]), "images", "synthesized_image"))
+    assert len(images) == 3
+    split = f"dataset_mode 'demo', {data_dir}"
+    page = ResultsPage(lines[-1], 2, 2, 3, split)
+    assert page == lines[-1] and (page.written, page.requested, page.available) == (2, 2, 3)
+    assert page.summary == f"wrote 2 images (--how-many 2; the test split ({split}) holds 3)"
+    assert ResultsPage("p", 3, None, 3, split).summary == f"wrote 3 images: every example of the test split ({split})"
+    assert ResultsPage("p", 1, 5, 1, split).summary == (
+        f"wrote 1 image, fewer than the 5 asked for (--how-many): the test split ({split}) holds only 1 example")
+    keras.backend.clear_session()
+
+
+def test_truncated_label_ends_in_one_line_naming_it(tmp_path, capsys):
+    from dagan_tf.cli import main
+    from dagan_tf.config import save_config
+
+    data = str(tmp_path / "data")
+    write_demo_dataset(data, count=2, size=64, seed=4, progress=False)  # 1 train + 1 val scene
+    bad = os.path.join(data, "val_label", "demo_00000.png")
+    content = open(bad, "rb").read()
+    open(bad, "wb").write(content[: len(content) // 2])
+    cfg = _config(str(tmp_path), data)
+    ckpt = str(tmp_path / "latest_net_G.keras")
+    build_generator(cfg).save(ckpt)
+    save_config(cfg, str(tmp_path / "gen.yaml"))
+    assert main(["generate", "--config", str(tmp_path / "gen.yaml"), "--checkpoint", ckpt]) == 2
+    last = capsys.readouterr().err.strip().splitlines()[-1]
+    assert re.match(rf"dagan-tf generate: error: cannot read label file {re.escape(bad)}: OSError: ", last), last
     keras.backend.clear_session()

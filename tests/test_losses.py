@@ -1,6 +1,9 @@
 """GAN (every mode), feature-matching, VGG and KL losses against NumPy re-statements of the
 reference's `GANLoss`, `criterionFeat`, `VGGLoss` and `KLDLoss` (dagan_tf/losses.py)."""
 
+import os
+import re
+
 import numpy as np
 import pytest
 import tensorflow as tf
@@ -13,6 +16,7 @@ from dagan_tf.losses import (
     feature_matching_loss,
     gan_loss,
     kld_loss,
+    zero_loss,
 )
 
 
@@ -174,3 +178,79 @@ def test_vgg_weights_from_a_local_file_and_bad_values(tmp_path):
     assert again.vgg_weights == str(path)
     np.testing.assert_array_equal(again.features.get_layer("block5_conv1").kernel.numpy(),
                                   source.get_layer("block5_conv1").kernel.numpy())
+
+
+# ---------------------------------------------------------------------------------------------
+# VGG switched off by lambda_vgg 0; a failed download names the keys to set (never the network)
+# ---------------------------------------------------------------------------------------------
+_DOWNLOAD_FAILURE = ("URL fetch failure on https://storage.googleapis.com/tensorflow/keras-applications/vgg19/"
+                     "vgg19_weights_tf_dim_ordering_tf_kernels_notop.h5: None -- [Errno -3] Temporary failure "
+                     "in name resolution")
+_VGG_MESSAGE = ("the VGG loss needs the ImageNet VGG19 weights and getting them failed (Exception: "
+                f"{_DOWNLOAD_FAILURE}); set config key 'vgg_weights: FILE' (a local copy of "
+                "vgg19_weights_tf_dim_ordering_tf_kernels_notop.h5) or 'no_vgg_loss: true' (or 'lambda_vgg: 0') "
+                "to train without the VGG loss")
+
+
+@pytest.fixture
+def offline(monkeypatch):
+    """Keras' downloader fails as it does without a network (and nothing is fetched)."""
+    from keras.src.utils import file_utils
+
+    def fail(*args, **kwargs):
+        raise Exception(_DOWNLOAD_FAILURE)
+
+    monkeypatch.setattr(file_utils, "get_file", fail)
+
+
+def test_failed_vgg_download_names_the_keys(offline):
+    from dagan_tf.config import ConfigError
+
+    with pytest.raises(ConfigError, match=f"^{re.escape(_VGG_MESSAGE)}$") as caught:
+        VGGLoss("imagenet")
+    assert caught.value.key == "vgg_weights"
+
+
+def test_unreadable_vgg_weights_file_is_named(tmp_path):
+    from dagan_tf.config import ConfigError
+
+    bad = tmp_path / "vgg19.h5"
+    bad.write_bytes(b"not hdf5")
+    with pytest.raises(ConfigError, match=rf"^config key 'vgg_weights': cannot load VGG19 weights from {bad} \("):
+        VGGLoss(str(bad))
+
+
+def test_lambda_vgg_zero_never_builds_vgg19(monkeypatch, offline):
+    from dagan_tf.config import ConfigError, DAGANConfig
+    from dagan_tf.training.model import DAGAN
+
+    def no_vgg(*args, **kwargs):
+        raise AssertionError("VGG19 built although lambda_vgg is 0")
+
+    monkeypatch.setattr(keras.applications, "VGG19", no_vgg)
+    cfg = DAGANConfig(dataset_mode="coco", label_nc=4, no_instance=True, crop_size=32, load_size=32, ngf=8, ndf=8,
+                      n_layers_D=2, norm_G="spectralspadebatch3x3", lambda_vgg=0, vgg_weights="imagenet")
+    model = DAGAN(cfg)
+    fake = np.ones((1, 32, 32, 3), "float32")
+    assert model.vgg_loss is zero_loss
+    assert float(model.vgg_loss(fake, -fake)) == 0.0
+    with pytest.raises(ConfigError, match="AssertionError: VGG19 built although lambda_vgg is 0"):
+        # the same config with the loss on does build it
+        DAGAN(cfg.replace(lambda_vgg=10.0), generator=model.generator, discriminator=model.discriminator)
+    keras.backend.clear_session()
+
+
+def test_cli_train_offline_ends_in_the_vgg_message(tmp_path, offline, capsys):
+    """`dagan-tf train` with the VGG loss on an offline machine: exit 2, the message as the last line."""
+    from dagan_tf import cli
+    from dagan_tf.data.demo import write_demo_dataset
+
+    data = tmp_path / "data"
+    write_demo_dataset(str(data), count=4, size=64, progress=False)
+    pairs = [f"dataroot={data}", f"checkpoints_dir={tmp_path / 'runs'}", "ngf=8", "ndf=8", "crop_size=64",
+             "load_size=64", "batchSize=1", "no_vgg_loss=false", "vgg_weights=imagenet"]
+    demo_config = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "configs", "demo.yaml")
+    code = cli.main(["train", "--config", demo_config, *[a for p in pairs for a in ("--set", p)], "--max-steps", "1"])
+    assert code == 2
+    assert capsys.readouterr().err.strip().splitlines()[-1] == f"dagan-tf train: error: {_VGG_MESSAGE}"
+    keras.backend.clear_session()

@@ -115,3 +115,22 @@ def test_demo_resizes_other_sizes_and_names_bad_files(tmp_path, model_path, demo
     res, _ = run_demo(tmp_path, str(tmp_path / "rgb.png"), "--instance", inst_png, "--model", model_path,
                       "--out", str(tmp_path / "y.png"))
     assert res.returncode == 2 and "rgb.png" in res.stderr and "mode 'RGB'" in res.stderr
+
+
+def test_truncated_png_and_model_end_in_one_line_naming_the_file(tmp_path, model_path, demo_maps):
+    label_png, inst_png = demo_maps
+    truncated = tmp_path / "truncated_label.png"
+    data = Path(label_png).read_bytes()
+    truncated.write_bytes(data[: len(data) // 2])
+    res, _ = run_demo(tmp_path, str(truncated), "--instance", inst_png, "--model", model_path,
+                      "--out", str(tmp_path / "t.png"))
+    assert res.returncode == 2
+    assert res.stderr.strip().splitlines() == [f"tflite_demo: error: cannot read label file {truncated}: "
+                                               "OSError: image file is truncated"], res.stderr[-2000:]
+    broken_model = tmp_path / "broken.tflite"
+    broken_model.write_bytes(Path(model_path).read_bytes()[:100])
+    res, _ = run_demo(tmp_path, label_png, "--instance", inst_png, "--model", str(broken_model),
+                      "--out", str(tmp_path / "m.png"))
+    last = res.stderr.strip().splitlines()[-1]
+    assert res.returncode == 2 and last.startswith(f"tflite_demo: error: cannot load TFLite model {broken_model}: ")
+    assert not (tmp_path / "t.png").exists() and not (tmp_path / "m.png").exists()

@@ -13,6 +13,7 @@ are resized (nearest) to the model's. Prints the median latency and the output p
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import sys
 import time
@@ -35,6 +36,9 @@ def read_map(path: str, kind: str, size_hw: tuple[int, int]) -> np.ndarray:
         img.load()
     except FileNotFoundError:
         raise FileNotFoundError(f"{kind} file not found: {path}") from None
+    except Exception as e:  # PIL raises OSError, SyntaxError, ValueError... for broken files
+        message = " ".join(str(e).split())
+        raise ValueError(f"cannot read {kind} file {path}: {type(e).__name__}: {message}") from None
     if img.mode not in _INTEGER_MODES:
         raise ValueError(f"{kind} file {path} has PIL mode {img.mode!r}; a {kind} map holds one integer per pixel "
                          f"(modes {', '.join(_INTEGER_MODES)}), not colours")
@@ -49,7 +53,13 @@ class GeneratorModel:
     """A DAGAN .tflite model: `model(label, instance=None, seed=0)` -> uint8 `(H, W, 3)` for one map."""
 
     def __init__(self, path: str, threads: int | None = None):
-        self.interpreter = Interpreter(model_path=path, num_threads=threads)
+        if not os.path.isfile(path):
+            raise FileNotFoundError(f"model file not found: {path}")
+        try:
+            self.interpreter = Interpreter(model_path=path, num_threads=threads)
+        except Exception as e:  # LiteRT raises ValueError / RuntimeError with a multi-line text
+            message = " ".join(str(e).split())
+            raise ValueError(f"cannot load TFLite model {path}: {type(e).__name__}: {message}") from None
         signatures = self.interpreter.get_signature_list()
         if SIGNATURE not in signatures:
             raise ValueError(f"{path} has no '{SIGNATURE}' signature (found {sorted(signatures)}); "
@@ -103,10 +113,10 @@ def main(argv=None) -> int:
             start = time.perf_counter()
             image = model(label, instance, args.seed)
             times.append((time.perf_counter() - start) * 1000.0)
-    except (FileNotFoundError, ValueError) as e:
+        Image.fromarray(image).save(args.out)
+    except (OSError, ValueError) as e:  # FileNotFoundError is an OSError: every one names its file
         print(f"tflite_demo: error: {e}", file=sys.stderr)
         return 2
-    Image.fromarray(image).save(args.out)
     h, w = model.size_hw
     print(f"latency: median {statistics.median(times):.1f} ms over {len(times)} runs ({w}x{h}, batch 1)")
     print(f"wrote {args.out}")

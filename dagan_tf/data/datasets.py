@@ -13,7 +13,8 @@ Layouts (SPEC.md, 'Datasets'; `{phase}` is 'train', or 'val' for the 'val' and '
 Loading follows `pix2pix_dataset.py`: label maps are read as integers (modes L, P, I;16, I) and resized
 with `Image.NEAREST`; the value 255 becomes `label_nc` (dontcare); ADE20K subtracts 1 and maps the
 unlabeled 0 to `label_nc`. Instance maps are read as integers (8-bit for COCO, 16/32-bit for Cityscapes).
-Photos are converted to RGB and resized with `Image.BICUBIC`. Decoding and resizing run in PIL inside
+Photos are read upright (EXIF), 16-bit ones scaled to 8 bits (images.py), converted to RGB, refused when
+their size differs from the label map's (unless `resize_mismatched_photos`), and resized with `Image.BICUBIC`. Decoding and resizing run in PIL inside
 `tf.numpy_function` (PIL releases the GIL, so the parallel map uses every core); crop, flip and scaling to
 [-1, 1] run in TensorFlow (see transforms.py). Every failure names the file or folder at fault.
 """
@@ -33,6 +34,8 @@ import tensorflow as tf
 from PIL import Image
 
 from dagan_tf.data import transforms
+from dagan_tf.data.errors import DataError, remember
+from dagan_tf.data.images import open_image, read_photo
 
 __all__ = [
     "DataError",
@@ -52,10 +55,6 @@ _INTEGER_MODES = ("L", "P", "1", "I", "I;16", "I;16L", "I;16B", "I;16N")
 
 #: Unmatched file names listed in a pairing error.
 _LIST_AT_MOST = 5
-
-
-class DataError(ValueError):
-    """A data folder or file is missing, unpaired, unreadable or holds impossible values (the message names it)."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -236,17 +235,18 @@ def _first_names(names: Sequence[str]) -> str:
 def dataset_files(config, phase: str) -> DatasetFiles:
     """Find and pair the label, photo and (unless `no_instance`) instance files of `config` for `phase`.
 
+    `dataset_mode: demo` with an empty `dataroot` reads (and on first use fills) the demo-data cache
+    (`dagan_tf.data.demo.demo_cache_dir`); with a dataroot, that folder must hold the demo data.
+
     Raises DataError naming the folders searched and the expected layout when nothing is found, and
     listing the first unmatched names when files do not pair up.
     """
     mode = config.dataset_mode
     folder = phase_folder(phase)
     with_instance = not config.no_instance
-    if mode == "demo":
-        _ensure_demo_data(config.dataroot, folder)
     if mode in ("coco", "facades", "deepfashion", "demo"):
-        found = _pix2pix_layout(config.dataroot, folder, with_instance,
-                                portraits=(mode == "coco" and phase == "train"))
+        root = _demo_root(config.dataroot, folder) if mode == "demo" else config.dataroot
+        found = _pix2pix_layout(root, folder, with_instance, portraits=(mode == "coco" and phase == "train"))
     elif mode == "custom":
         found = _custom_layout(config, folder, with_instance)
     elif mode == "cityscapes":
@@ -274,32 +274,24 @@ def dataset_files(config, phase: str) -> DatasetFiles:
     return DatasetFiles(tuple(labels), tuple(images), tuple(instances))
 
 
-def _ensure_demo_data(dataroot: str, folder: str) -> None:
-    """`dataset_mode: demo` generates its scenes into `dataroot` on first use."""
-    if os.path.isdir(os.path.join(dataroot, f"{folder}_label")):
-        return
-    from dagan_tf.data.demo import write_demo_dataset
+def _demo_root(dataroot: str, folder: str) -> str:
+    """Where `dataset_mode: demo` reads: `dataroot`, or with an empty dataroot the demo-data cache."""
+    from dagan_tf.data.demo import demo_cache_dir, ensure_demo_cache
 
-    print(f"dagan_tf.data: no demo data in {dataroot}; generating it there (dagan-tf make-demo-data)")
-    print(write_demo_dataset(dataroot))
+    if not dataroot:
+        return ensure_demo_cache()
+    if not os.path.isdir(os.path.join(dataroot, f"{folder}_label")):
+        raise DataError(f"dataset_mode 'demo': no demo data in {dataroot} (no {folder}_label folder); write it "
+                        f"with `dagan-tf make-demo-data {dataroot}`, or set dataroot: '' to use the demo-data "
+                        f"cache {demo_cache_dir()}")
+    return dataroot
 
 
 # ------------------------------------------------------------------------------------------------
 # Loading one example (NumPy / PIL; runs inside tf.numpy_function)
 # ------------------------------------------------------------------------------------------------
-def _open(path: str, kind: str) -> Image.Image:
-    try:
-        img = Image.open(path)
-        img.load()
-    except FileNotFoundError:
-        raise DataError(f"{kind} file not found: {path}") from None
-    except Exception as e:  # PIL raises OSError, SyntaxError, ValueError... for broken files
-        raise DataError(f"cannot read {kind} file {path}: {type(e).__name__}: {e}") from None
-    return img
-
-
 def _open_integer_map(path: str, kind: str) -> Image.Image:
-    img = _open(path, kind)
+    img = open_image(path, kind)
     if img.mode not in _INTEGER_MODES:
         raise DataError(f"{kind} file {path} has PIL mode {img.mode!r} ({len(img.getbands())} channels); "
                         f"a {kind} map must hold one integer per pixel (modes {', '.join(_INTEGER_MODES)})")
@@ -367,20 +359,21 @@ def load_example(config, label_path: str, image_path: str, instance_path: str | 
     """One example, decoded and resized as the reference's loader does, before the crop and flip.
 
     Returns NumPy arrays: 'label' int32 (H, W) class ids, 'image' uint8 (H, W, 3), and 'instance' int32
-    (H, W) when `instance_path` is given. Raises DataError naming the file for unreadable files, label
-    values that are no class, and maps whose resized sizes differ.
+    (H, W) when `instance_path` is given. Photos are read upright and 16-bit ones scaled (images.py).
+    Raises DataError naming the file for unreadable files, label values that are no class, a photo whose
+    size differs from its label map's (naming both files and sizes; unless `resize_mismatched_photos`),
+    and maps whose resized sizes differ.
     """
     label_img = _open_integer_map(label_path, "label")
     check_label_values(np.asarray(label_img), config, label_path)
     label = map_label_values(transforms.resize_for_mode(label_img, config, is_train, Image.NEAREST), config)
 
-    image_img = _open(image_path, "image")
-    if image_img.mode != "RGB":  # convert() copies even when nothing changes
-        try:
-            image_img = image_img.convert("RGB")
-        except Exception as e:
-            raise DataError(f"cannot convert image file {image_path} (PIL mode {image_img.mode!r}) "
-                            f"to RGB: {e}") from None
+    image_img = read_photo(image_path)  # 8-bit RGB, EXIF orientation applied, 16-bit scaled
+    if image_img.size != label_img.size and not config.resize_mismatched_photos:
+        raise DataError(
+            f"image file {image_path} is {image_img.width}x{image_img.height} but its label file {label_path} "
+            f"is {label_img.width}x{label_img.height}; fix the pair, or set resize_mismatched_photos: true to "
+            "resize photos with their label maps as the reference does (stretching them)")
     image = np.asarray(transforms.resize_for_mode(image_img, config, is_train, Image.BICUBIC))
     out = {"label": label, "image": image}
     sizes = {label_path: label.shape, image_path: image.shape[:2]}
@@ -464,7 +457,8 @@ def build_dataset(config, phase: str, *, batch_size: int | None = None, shuffle:
     `config.cache`, and prefetches.
 
     Files are found and paired now (DataError if anything is missing or unpaired); unreadable files and
-    bad label values raise an error naming the file when the iterator reaches them.
+    bad label values raise a DataError naming the file when the iterator reaches them, which surfaces as
+    a TensorFlow error: `dagan_tf.data.data_error_from(error)` gives the DataError back.
     """
     files = dataset_files(config, phase)
     is_train = phase == "train"
@@ -490,6 +484,8 @@ def build_dataset(config, phase: str, *, batch_size: int | None = None, shuffle:
         try:
             ex = load_example(config, os.fsdecode(label_path), os.fsdecode(image_path),
                               os.fsdecode(instance_path) if with_instance else None, is_train)
+        except DataError as e:  # reaches the caller as a TF error: keep it for data_error_from
+            raise remember(e)
         finally:
             _LOADER_CALLS.leave()
         arrays = [ex["label"], ex["image"]]

@@ -11,16 +11,23 @@ c holds c * 1000 + k) and is written as a 16-bit PNG.
 Written in the custom layout, `{out_dir}/{train,val}_{label,img,inst}/demo_00000.{png,jpg}`, so
 `dataset_mode: demo` (configs/demo.yaml) and `dataset_mode: custom` both read it. Everything is drawn with
 NumPy from `numpy.random.default_rng((seed, split, index))`, so a seed always gives the same scenes.
+
+Nothing is written where nobody asked: `dagan-tf make-demo-data DIR` and `dagan-tf demo` write where
+they are told; `dataset_mode: demo` with an empty `dataroot` (configs/demo.yaml) reads the demo-data
+cache, `$DAGAN_TF_DEMO_DATA` or else `$XDG_CACHE_HOME/dagan_tf/demo` (`~/.cache/dagan_tf/demo`), and
+fills it on first use (`ensure_demo_cache`).
 """
 
 from __future__ import annotations
 
 import os
+import shutil
 
 import numpy as np
 from PIL import Image
 
-__all__ = ["DEMO_CLASSES", "THING_CLASSES", "render_scene", "write_demo_dataset"]
+__all__ = ["DEMO_CACHE_VARIABLE", "DEMO_CLASSES", "THING_CLASSES", "demo_cache_dir", "ensure_demo_cache",
+           "render_scene", "write_demo_dataset"]
 
 #: Class ids are positions in this tuple (label_nc = 8).
 DEMO_CLASSES = ("sky", "cloud", "mountain", "water", "grass", "tree", "sand", "road")
@@ -33,6 +40,8 @@ _INSTANCE_STRIDE = 1000
 #: Share of the scenes written to the validation split.
 _VAL_SHARE = 0.1
 _JPEG_QUALITY = 95
+#: Environment variable naming the demo-data cache folder.
+DEMO_CACHE_VARIABLE = "DAGAN_TF_DEMO_DATA"
 
 
 # ------------------------------------------------------------------------------------------------
@@ -252,6 +261,43 @@ def write_demo_dataset(out_dir, count: int = 200, size: int = 256, seed: int = 0
                 bar.add(1)
     return (f"wrote {n_train} train + {n_val} val demo scenes of {width}x{height} pixels "
             f"({len(DEMO_CLASSES)} classes: {', '.join(DEMO_CLASSES)}) to {out_dir} (seed {seed})")
+
+
+def demo_cache_dir() -> str:
+    """`$DAGAN_TF_DEMO_DATA`, else `$XDG_CACHE_HOME/dagan_tf/demo`, else `~/.cache/dagan_tf/demo` (absolute)."""
+    folder = os.environ.get(DEMO_CACHE_VARIABLE)
+    if not folder:
+        cache_home = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+        folder = os.path.join(cache_home, "dagan_tf", "demo")
+    return os.path.abspath(os.path.expanduser(folder))
+
+
+def ensure_demo_cache(*, progress: bool = True) -> str:
+    """The demo-data cache folder, with the default demo scenes written there first if it has none.
+
+    Written into a temporary sibling and renamed into place, so an interrupted or concurrent first
+    use never leaves half a dataset. Prints where the data goes and how to move it.
+    """
+    folder = demo_cache_dir()
+    if os.path.isdir(os.path.join(folder, "val_label")):
+        return folder
+    print(f"dagan_tf.data: dataset_mode 'demo' with an empty dataroot reads the demo-data cache {folder}; "
+          f"writing the demo scenes there once (set {DEMO_CACHE_VARIABLE} to use another folder, or set "
+          "dataroot to a folder written by `dagan-tf make-demo-data DIR`)")
+    parent = os.path.dirname(folder)
+    os.makedirs(parent, exist_ok=True)
+    tmp = os.path.join(parent, f".tmp-{os.path.basename(folder)}-{os.getpid()}")
+    shutil.rmtree(tmp, ignore_errors=True)
+    try:
+        print(write_demo_dataset(tmp, progress=progress).replace(tmp, folder))
+        try:
+            os.replace(tmp, folder)
+        except OSError:
+            if not os.path.isdir(os.path.join(folder, "val_label")):  # not another process winning the race
+                raise
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return folder
 
 
 def _progress_bar(total: int):

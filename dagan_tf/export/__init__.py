@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 
 from dagan_tf.config import DAGANConfig
+from dagan_tf.export.extras import FORMAT_EXTRAS, MissingExtraError, require_extra
 from dagan_tf.export.onnx import convert_to_onnx
 from dagan_tf.export.saved_model import DEFAULT_BASE_DIR, export_saved_model, next_version
 from dagan_tf.export.serving import (
@@ -25,6 +26,8 @@ from dagan_tf.export.tflite import QUANTIZE_MODES, check_builtin_ops, convert_to
 
 __all__ = [
     "FORMATS",
+    "FORMAT_EXTRAS",
+    "MissingExtraError",
     "QUANTIZE_MODES",
     "ServingModule",
     "build_semantic_map_function",
@@ -38,6 +41,7 @@ __all__ = [
     "load_generator",
     "next_version",
     "representative_examples",
+    "require_extra",
     "seeded_normal",
     "to_uint8_image",
 ]
@@ -63,6 +67,8 @@ def export_generator(config: DAGANConfig, checkpoint, format: str = "saved_model
     format: 'saved_model' (TF Serving layout, `saved_models/<name>/<version>/`), 'tflite' or 'onnx'.
     quantize: 'none', or for TFLite 'fp16' / 'int8'. `name` defaults to `config.name`.
     batch: TFLite only, a fixed batch size (None: dynamic; LiteRT.js needs 1).
+    'tflite' needs the 'lite' extra, 'onnx' the 'onnx' extra: MissingExtraError (an ImportError and a
+    ValueError) with the `pip install` line when it is missing.
     """
     if batch is not None and format != "tflite":
         raise ValueError(f"batch={batch} applies to format 'tflite' only (got format {format!r})")
@@ -72,6 +78,8 @@ def export_generator(config: DAGANConfig, checkpoint, format: str = "saved_model
         raise ValueError(f"quantize={quantize!r} is not allowed; choose one of {', '.join(QUANTIZE_MODES)}")
     if quantize != "none" and format != "tflite":
         raise ValueError(f"quantize={quantize!r} applies to format 'tflite' only (got format {format!r})")
+    if format in FORMAT_EXTRAS:
+        require_extra(format)  # before the slow part: a missing extra is named at once
     generator = load_generator(checkpoint, config)
     if format == "saved_model":
         return export_saved_model(generator, config, out=out, name=name)

@@ -13,6 +13,7 @@ import os
 import keras
 
 from dagan_tf.config import DAGANConfig
+from dagan_tf.export.extras import require_extra
 from dagan_tf.export.serving import build_serving_function
 
 __all__ = ["DEFAULT_OPSET", "convert_to_onnx"]
@@ -26,9 +27,10 @@ def convert_to_onnx(generator: keras.Model, config: DAGANConfig, out: str, opset
     """Write the generator's serving function as an ONNX model at `out`; returns `out`.
 
     Raises ValueError naming the ops tf2onnx could not express in standard ONNX (it leaves them
-    in the graph as TensorFlow ops, which no ONNX runtime can run).
+    in the graph as TensorFlow ops, which no ONNX runtime can run), and MissingExtraError with the
+    `pip install` line when the 'onnx' extra (tf2onnx, onnx, onnxruntime) is not installed.
     """
-    import tf2onnx
+    tf2onnx = require_extra("onnx")
 
     if opset < DEFAULT_OPSET:
         raise ValueError(f"opset={opset}: use opset {DEFAULT_OPSET} or newer")

@@ -1,4 +1,4 @@
-"""SavedModel export in TF Serving's layout: `saved_models/<name>/<version>/`.
+"""SavedModel export in TF Serving's layout: `<base>/<version>/`, base `saved_models/<name>` or `--out`.
 
 Signatures (see `serving.py` for the contract):
 - `serving_default`: label int32 `(batch, H, W)` [, instance int32] [, seed int32 `(batch,)`] -> image uint8
@@ -39,18 +39,22 @@ def next_version(model_dir: str) -> int:
 
 def export_saved_model(generator: keras.Model, config: DAGANConfig, out: str | None = None,
                        name: str | None = None) -> str:
-    """Write the serving SavedModel; returns its folder.
+    """Write the serving SavedModel as the next version of a model folder; returns the version's folder.
 
-    `out=None`: `saved_models/<name>/<next version>/` (name defaults to `config.name`); otherwise `out`
-    itself, which must not exist yet. The model is written beside its target and renamed into place,
-    so a TF Serving instance watching the folder never sees half a version.
+    `out` is the model's base folder, what TF Serving's `--model_base_path` names (default
+    `saved_models/<name>`, name defaulting to `config.name`); the SavedModel goes to `out/<version>/`,
+    version = 1 + the largest integer folder there, or 1 (`next_version`). The model is written beside
+    its target and renamed into place, so a TF Serving instance watching the folder never sees half a
+    version. Raises ValueError when `out` is itself a SavedModel (a version folder, not a base folder).
     """
-    if out is None:
-        model_dir = os.path.join(DEFAULT_BASE_DIR, name or config.name)
-        out = os.path.join(model_dir, str(next_version(model_dir)))
-    out = os.path.normpath(out)
-    if os.path.exists(out):
-        raise ValueError(f"export output {out} already exists; choose another --out or remove it")
+    model_dir = os.path.normpath(out if out is not None else os.path.join(DEFAULT_BASE_DIR, name or config.name))
+    if os.path.isfile(os.path.join(model_dir, "saved_model.pb")):
+        raise ValueError(f"export --out {model_dir} holds a SavedModel itself; --out names the model's base "
+                         f"folder (TF Serving's --model_base_path), whose versions are {model_dir}/<n>/: pass "
+                         f"{os.path.dirname(model_dir) or '.'} or a new folder")
+    out = os.path.join(model_dir, str(next_version(model_dir)))
+    if os.path.exists(out):  # a file named like the next version
+        raise ValueError(f"export output {out} already exists and is no version folder; remove it")
     parent = os.path.dirname(os.path.abspath(out))
     os.makedirs(parent, exist_ok=True)
     tmp = os.path.join(parent, f".tmp-{os.path.basename(out)}-{os.getpid()}")

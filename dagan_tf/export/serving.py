@@ -13,7 +13,9 @@ A deployed generator takes what a client naturally has and returns what it wants
 
 `(H, W)` is `config.image_hw`. With `validate=True` (the SavedModel) the spatial sizes of the
 signature are left open so that a wrong size reaches the graph's own check, which fails the request
-with a message naming the input and the bad shape or label values (a placeholder of fixed shape
+with a message naming the input and the bad shape or label values; a wrong rank (a channel axis, a
+missing batch axis) and a batch of 0 are refused the same way. The dtype is the signature's: TensorFlow
+refuses a float label before the graph runs (int32 expected) (a placeholder of fixed shape
 would let TF Serving feed a wrong size straight into the convolutions). TFLite and ONNX have no
 assert op: their variants are built with `validate=False` (fixed `(batch, H, W)` inputs, no checks;
 an out-of-range label gives an all-zero one-hot at that pixel).
@@ -29,6 +31,7 @@ import numpy as np
 import tensorflow as tf
 
 from dagan_tf.config import DAGANConfig
+from dagan_tf.models.loading import load_network
 from dagan_tf.semantic import semantic_map as build_semantic_map
 
 __all__ = [
@@ -67,18 +70,16 @@ _MINSTD_M = 2**31 - 1
 def load_generator(checkpoint, config: DAGANConfig) -> keras.Model:
     """A generator `.keras` file (or an in-memory keras.Model), checked against `config`.
 
-    Raises FileNotFoundError for a missing file and ValueError naming the file and the config keys
-    when the model's inputs do not fit the config (size, semantic_nc, use_vae).
+    Raises FileNotFoundError for a missing file, CheckpointError (a ValueError) naming the file when it
+    is no valid `.keras` file or holds another network (`dagan_tf.models.load_network`), and ValueError
+    naming the file and the config keys when the model's inputs do not fit the config (size,
+    semantic_nc, use_vae).
     """
     if isinstance(checkpoint, keras.Model):
         model, where = checkpoint, f"model {checkpoint.name!r}"
     else:
         path = os.fspath(checkpoint)
-        if not os.path.isfile(path):
-            raise FileNotFoundError(f"generator checkpoint not found: {path}")
-        import dagan_tf  # noqa: F401  (registers the custom layers for load_model)
-
-        model, where = keras.saving.load_model(path, compile=False), f"generator checkpoint {path}"
+        model, where = load_network(path, "generator", purpose="export"), f"generator checkpoint {path}"
     h, w = config.image_hw
     want = [(h, w, config.semantic_nc)] + ([(config.z_dim,)] if config.use_vae else [])
     got = [tuple(t.shape[1:]) for t in model.inputs]
@@ -144,22 +145,39 @@ def _valid_values_text(config: DAGANConfig) -> str:
     return text
 
 
-def _assert_hw(name: str, tensor, config: DAGANConfig):
+def _assert_map_shape(name: str, tensor, config: DAGANConfig) -> list:
+    """Assert ops: `tensor` is `(batch >= 1, H, W)`, each failure a message naming the input.
+
+    The signature declares rank 3, but TensorFlow feeds whatever arrives (TF Serving and the loaded
+    signature alike check only the dtype): the rank is checked from the runtime shape, and everything
+    else runs after that check (a rank-4 label would otherwise fail inside an op with an internal error).
+    """
     h, w = config.image_hw
-    shape = tf.shape(tensor)
-    return tf.debugging.Assert(
-        tf.reduce_all(tf.equal(shape[1:], [h, w])),
-        [f"input `{name}` must have shape (batch, {h}, {w}) (image_hw of its config); got shape", shape],
-        name=f"check_{name}_shape",
-    )
+    # The runtime shape with its length hidden from shape inference: `tf.size(tf.shape(x))` would be
+    # folded to the declared rank 3 by Grappler, and the check with it.
+    shape = tf.boolean_mask(tf.shape(tensor), tf.shape(tensor) >= 0)
+    rank_ok = tf.debugging.Assert(
+        tf.equal(tf.size(shape), 3),
+        [f"input `{name}` must have rank 3, (batch, {h}, {w}): one integer map per example, no channel axis; "
+         "got shape", shape], summarize=8, name=f"check_{name}_rank")
+    with tf.control_dependencies([rank_ok]):
+        padded = tf.concat([shape, tf.zeros([3], tf.int32)], 0)  # any rank: safe to index 0..2
+        size_ok = tf.debugging.Assert(
+            tf.reduce_all(tf.equal(padded[1:3], [h, w])),
+            [f"input `{name}` must have shape (batch, {h}, {w}) (image_hw of its config); got shape", shape],
+            summarize=8, name=f"check_{name}_shape")
+        batch_ok = tf.debugging.Assert(
+            padded[0] >= 1, [f"input `{name}` holds a batch of 0 maps; send at least one (shape", shape, ")"],
+            name=f"check_{name}_batch")
+    return [rank_ok, size_ok, batch_ok]
 
 
 def _input_checks(label, instance, seed, config: DAGANConfig) -> list:
-    """Assert ops: sizes of every input, and label values that are classes (module docstring)."""
-    checks = [_assert_hw(LABEL, label, config)]
+    """Assert ops: rank, batch and sizes of every input, and label values that are classes (module docstring)."""
+    checks = _assert_map_shape(LABEL, label, config)
     batch = tf.shape(label)[0]
     if instance is not None:
-        checks.append(_assert_hw(INSTANCE, instance, config))
+        checks += _assert_map_shape(INSTANCE, instance, config)
         checks.append(tf.debugging.Assert(
             tf.equal(tf.shape(instance)[0], batch),
             [f"input `{INSTANCE}` must have the batch size of `{LABEL}`; got", tf.shape(instance)[0],
@@ -169,14 +187,15 @@ def _input_checks(label, instance, seed, config: DAGANConfig) -> list:
             tf.equal(tf.shape(seed)[0], batch),
             [f"input `{SEED}` must hold one int32 seed per label map ({LABEL} batch size); got", tf.shape(seed)[0],
              "seeds for", batch, "label maps"], name="check_seed_batch"))
-    ids = class_ids_from_label_values(label, config)
-    valid = tf.logical_and(ids >= 0, ids < config.num_classes)
-    bad_values = tf.unique(tf.reshape(tf.boolean_mask(tf.cast(label, tf.int32), tf.logical_not(valid)), [-1]))[0]
-    checks.append(tf.debugging.Assert(
-        tf.reduce_all(valid),
-        [f"input `{LABEL}` holds values that are not classes of this model (label_nc={config.label_nc}: "
-         f"valid values {_valid_values_text(config)}); bad values:", bad_values],
-        summarize=16, name="check_label_values"))
+    with tf.control_dependencies(checks):  # values only once the shapes are known to be right
+        ids = class_ids_from_label_values(label, config)
+        valid = tf.logical_and(ids >= 0, ids < config.num_classes)
+        bad_values = tf.unique(tf.reshape(tf.boolean_mask(tf.cast(label, tf.int32), tf.logical_not(valid)), [-1]))[0]
+        checks.append(tf.debugging.Assert(
+            tf.reduce_all(valid),
+            [f"input `{LABEL}` holds values that are not classes of this model (label_nc={config.label_nc}: "
+             f"valid values {_valid_values_text(config)}); bad values:", bad_values],
+            summarize=16, name="check_label_values"))
     return checks
 
 

@@ -25,6 +25,7 @@ import tensorflow as tf
 from tensorflow.python.framework.convert_to_constants import convert_variables_to_constants_v2
 
 from dagan_tf.config import DAGANConfig
+from dagan_tf.export.extras import require_extra
 from dagan_tf.export.serving import (
     IMAGE,
     INSTANCE,
@@ -131,8 +132,10 @@ def representative_examples(config: DAGANConfig, count: int = DEFAULT_CALIBRATIO
 
 
 def tflite_op_names(model) -> list[str]:
-    """Names of the ops of a .tflite file or flatbuffer (bytes), one per op, in graph order."""
-    from ai_edge_litert.interpreter import Interpreter
+    """Names of the ops of a .tflite file or flatbuffer (bytes), one per op, in graph order.
+
+    Needs the 'lite' extra (ai-edge-litert): MissingExtraError with the `pip install` line otherwise."""
+    Interpreter = require_extra("tflite").Interpreter
 
     if isinstance(model, (bytes, bytearray)):
         interpreter = Interpreter(model_content=bytes(model))

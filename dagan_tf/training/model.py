@@ -27,7 +27,7 @@ import tensorflow as tf
 from keras import ops
 
 from dagan_tf.config import DAGANConfig
-from dagan_tf.losses import VGGLoss, feature_matching_loss, gan_loss, kld_loss
+from dagan_tf.losses import VGGLoss, feature_matching_loss, gan_loss, kld_loss, zero_loss
 from dagan_tf.models import build_discriminator, build_encoder, build_generator
 from dagan_tf.semantic import semantic_map
 from dagan_tf.training.schedule import build_optimizers
@@ -106,7 +106,8 @@ class DAGAN(keras.Model):
         else:
             self.encoder = None
         if not config.no_vgg_loss and vgg_loss is None:
-            vgg_loss = VGGLoss(config.vgg_weights, name="vgg_loss")
+            # lambda_vgg 0 switches the loss off: G_VGG stays a logged 0, and VGG19 is never built
+            vgg_loss = VGGLoss(config.vgg_weights, name="vgg_loss") if config.lambda_vgg else zero_loss
         # The VGG is a fixed loss network rebuilt from `vgg_weights`: keep it out of Keras' and
         # tf.train's tracking so its 20M weights are not written into every checkpoint / backup.
         self.__dict__["_vgg_loss"] = None if config.no_vgg_loss else vgg_loss

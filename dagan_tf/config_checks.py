@@ -1,0 +1,198 @@
+"""Validation of a DAGANConfig: each option's type and range, the norm strings, impossible combinations.
+
+Every failure is a ConfigError whose message names the key, the value and what is allowed (and whose
+`key` attribute says which key, so `load_config` can blame the YAML file or the `--set` item).
+"""
+
+from __future__ import annotations
+
+import difflib
+import math
+import re
+import typing
+from typing import Any
+
+__all__ = [
+    "DATASET_MODES",
+    "GAN_MODES",
+    "NUM_UPSAMPLING",
+    "PLAIN_NORM_PATTERN",
+    "PREPROCESS_MODES",
+    "SPADE_NORM_PATTERN",
+    "ConfigError",
+    "coerce",
+    "parse_spade_norm",
+    "suggest",
+    "validate",
+]
+
+#: `num_upsampling_layers` -> number of x2 upsamplings in the generator.
+NUM_UPSAMPLING = {"normal": 5, "more": 6, "most": 7}
+
+#: `norm_G` strings: optional `spectral` prefix, then `spade<norm><k>x<k>` (the reference reads only the
+#: first k; we also require the second to match and k to be odd, so the SPADE convs keep the map's size).
+SPADE_NORM_PATTERN = re.compile(r"^(spectral)?spade(syncbatch|batch|instance)(\d)x(\d)$")
+#: `norm_D` / `norm_E` strings: optional `spectral` prefix, then the parameter-free norm or none.
+PLAIN_NORM_PATTERN = re.compile(r"^(spectral)?(syncbatch|batch|instance|none)$")
+
+DATASET_MODES = ("cityscapes", "ade20k", "facades", "coco", "deepfashion", "custom", "demo")
+PREPROCESS_MODES = (
+    "resize_and_crop",
+    "crop",
+    "scale_width",
+    "scale_width_and_crop",
+    "scale_shortside",
+    "scale_shortside_and_crop",
+    "fixed",
+    "none",
+)
+GAN_MODES = ("hinge", "ls", "original", "w")
+
+
+class ConfigError(ValueError):
+    """A configuration value is unknown, of the wrong type or impossible; the message says which.
+
+    `key` is the config key at fault (None when the error is about a whole file).
+    """
+
+    def __init__(self, message: str, key: str | None = None):
+        super().__init__(message)
+        self.key = key
+
+
+def suggest(word: str, choices) -> str:
+    """The hint ` Did you mean 'x'?` for the closest of `choices` to `word`, or ''."""
+    close = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.5)
+    return f" Did you mean '{close[0]}'?" if close else ""
+
+
+def coerce(want: type, key: str, value: Any, source: str) -> Any:
+    """Check `value` against the key's type `want`; ints are accepted for floats, nothing else is cast."""
+    where = f" in {source}" if source else ""
+    if want is bool:
+        if isinstance(value, bool):
+            return value
+    elif want is int:
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+    elif want is float:
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return float(value)
+    elif want is str:
+        if isinstance(value, str):
+            return value
+    raise ConfigError(
+        f"config key '{key}'{where}: value {value!r} is a {type(value).__name__}, "
+        f"expected {want.__name__}", key=key
+    )
+
+
+def _choice(cfg, key: str, choices) -> None:
+    value = getattr(cfg, key)
+    if value not in choices:
+        raise ConfigError(
+            f"config key '{key}': value {value!r} is not allowed; choose one of "
+            f"{', '.join(map(str, choices))}.{suggest(str(value), choices)}", key=key
+        )
+
+
+def _positive(cfg, *keys: str) -> None:
+    for key in keys:
+        if getattr(cfg, key) <= 0:
+            raise ConfigError(f"config key '{key}': value {getattr(cfg, key)!r} must be > 0", key=key)
+
+
+def _at_least(cfg, minimum: int, *keys: str, meaning: str = "") -> None:
+    for key in keys:
+        if getattr(cfg, key) < minimum:
+            raise ConfigError(f"config key '{key}': value {getattr(cfg, key)!r} must be >= {minimum}{meaning}",
+                              key=key)
+
+
+def _unit_interval(cfg, *keys: str) -> None:
+    """0 <= value < 1 (Adam's betas)."""
+    for key in keys:
+        value = getattr(cfg, key)
+        if not 0.0 <= value < 1.0:
+            raise ConfigError(f"config key '{key}': value {value!r} must be in [0, 1)", key=key)
+
+
+def _finite_floats(cfg) -> None:
+    for key, want in typing.get_type_hints(type(cfg)).items():
+        if want is float and not math.isfinite(getattr(cfg, key)):
+            raise ConfigError(f"config key '{key}': value {getattr(cfg, key)!r} must be a finite number", key=key)
+
+
+def parse_spade_norm(text: str, key: str = "norm_G") -> tuple[bool, str, int]:
+    """'spectralspadesyncbatch3x3' -> (True, 'syncbatch', 3); ConfigError naming `key` otherwise.
+
+    The kernel must be written `<k>x<k>` with an odd k (the SPADE convs pad k // 2, so only odd
+    kernels keep the feature map's size).
+    """
+    match = SPADE_NORM_PATTERN.match(text)
+    if match is None:
+        raise ConfigError(
+            f"config key '{key}': value {text!r} is not a SPADE norm string; expected "
+            "'[spectral]spade<syncbatch|batch|instance><k>x<k>', e.g. 'spectralspadesyncbatch3x3'", key=key)
+    kernel, kernel_w = int(match.group(3)), int(match.group(4))
+    if kernel != kernel_w or kernel % 2 == 0:
+        raise ConfigError(
+            f"config key '{key}': value {text!r} has kernel {kernel}x{kernel_w}; SPADE kernels are square and "
+            f"odd (1x1, 3x3, 5x5, 7x7 or 9x9), e.g. '{text[:match.start(3)]}3x3'", key=key)
+    return match.group(1) is not None, match.group(2), kernel
+
+
+def _check_ranges(cfg) -> None:
+    """Every numeric option within the range it makes sense in (NaN and infinity nowhere)."""
+    _finite_floats(cfg)
+    _positive(cfg, "label_nc", "crop_size", "load_size", "aspect_ratio", "ngf", "ndf", "num_D",
+              "n_layers_D", "z_dim", "batchSize", "D_steps_per_G", "lr", "init_variance")
+    _at_least(cfg, 0, "seed", "niter", "niter_decay", "lambda_feat", "lambda_vgg", "lambda_kld")
+    _at_least(cfg, 0, "max_dataset_size", meaning=" (0 = no limit)")
+    _at_least(cfg, 0, "nThreads", meaning=" (0 = tf.data.AUTOTUNE)")
+    _at_least(cfg, 1, "display_freq", "print_freq", "save_latest_freq", "save_epoch_freq")
+    _unit_interval(cfg, "beta1", "beta2")
+    if cfg.niter + cfg.niter_decay < 1:
+        raise ConfigError(f"config key 'niter': niter + niter_decay = {cfg.niter} + {cfg.niter_decay} trains no "
+                          "epoch; make their sum >= 1", key="niter")
+
+
+def validate(cfg) -> None:
+    """Raise ConfigError naming the key, the value and what is allowed, for any impossible option."""
+    for key, want in typing.get_type_hints(type(cfg)).items():
+        coerce(want, key, getattr(cfg, key), "")
+    _choice(cfg, "dataset_mode", DATASET_MODES)
+    _choice(cfg, "preprocess_mode", PREPROCESS_MODES)
+    _choice(cfg, "num_upsampling_layers", tuple(NUM_UPSAMPLING))
+    _choice(cfg, "gan_mode", GAN_MODES)
+    _choice(cfg, "init_type", ("xavier",))
+    _check_ranges(cfg)
+    parse_spade_norm(cfg.norm_G)
+    for key in ("norm_D", "norm_E"):
+        if not PLAIN_NORM_PATTERN.match(getattr(cfg, key)):
+            raise ConfigError(
+                f"config key '{key}': value {getattr(cfg, key)!r} is not allowed; expected "
+                "'[spectral]<syncbatch|batch|instance|none>', e.g. 'spectralinstance'", key=key
+            )
+    div = 2**cfg.num_up
+    if cfg.crop_size % div:
+        raise ConfigError(
+            f"config key 'crop_size': value {cfg.crop_size} is not divisible by 2**{cfg.num_up} = {div} "
+            f"(num_upsampling_layers={cfg.num_upsampling_layers!r}); use a multiple of {div}", key="crop_size"
+        )
+    if cfg.latent_hw[0] < 1:
+        raise ConfigError(
+            f"config key 'aspect_ratio': value {cfg.aspect_ratio} makes the latent grid height "
+            f"round({cfg.crop_size // div} / {cfg.aspect_ratio}) = 0; use a smaller aspect_ratio", key="aspect_ratio"
+        )
+    if cfg.num_upsampling_layers == "most" and cfg.ngf % 2:
+        raise ConfigError(f"config key 'ngf': value {cfg.ngf} must be even with num_upsampling_layers='most'",
+                          key="ngf")
+    if cfg.load_size < cfg.crop_size and cfg.preprocess_mode.endswith("crop"):
+        raise ConfigError(
+            f"config key 'load_size': value {cfg.load_size} is smaller than crop_size {cfg.crop_size} "
+            f"with preprocess_mode={cfg.preprocess_mode!r}; load_size must be >= crop_size", key="load_size"
+        )
+    if cfg.dataset_mode == "custom" and cfg.label_dir and not cfg.image_dir:
+        raise ConfigError("config key 'image_dir': custom mode with a label_dir needs an image_dir too",
+                          key="image_dir")

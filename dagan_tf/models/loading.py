@@ -1,0 +1,87 @@
+"""Load a DAGAN `.keras` file: the one place generate, export and the trainer read networks from.
+
+    generator = load_network("checkpoints/demo/latest_net_G.keras", "generator", purpose="export")
+
+Every failure ends in one message naming the file: missing (FileNotFoundError), not a `.keras` file
+(e.g. an official `.pth`: convert it first), not a valid `.keras` archive (truncated or overwritten
+mid-copy; Keras itself would say "File not found" for it), not loadable, or the wrong network (a
+discriminator where a generator is needed).
+"""
+
+from __future__ import annotations
+
+import os
+import zipfile
+
+import keras
+
+from dagan_tf.models.discriminator import NLayerDiscriminator
+
+__all__ = ["CheckpointError", "NETWORK_KINDS", "load_network", "network_kind"]
+
+NETWORK_KINDS = ("generator", "discriminator", "encoder")
+#: What a saved `.keras` archive always holds (Keras 3's `saving_lib`).
+_KERAS_MEMBERS = ("config.json", "metadata.json")
+
+
+class CheckpointError(ValueError):
+    """A network file exists but cannot be used: invalid, unloadable, or the wrong network (the message names it)."""
+
+
+def network_kind(model: keras.Model) -> str:
+    """'discriminator' (holds NLayerDiscriminator scales), 'encoder' (two outputs: mu, logvar) or 'generator'."""
+    if any(isinstance(layer, NLayerDiscriminator) for layer in model.layers):
+        return "discriminator"
+    if len(model.outputs) == 2 and len(model.inputs) == 1:
+        return "encoder"
+    return "generator"
+
+
+def _check_archive(path: str) -> None:
+    """Refuse files that are not whole `.keras` archives before Keras reads them."""
+    try:
+        with zipfile.ZipFile(path) as archive:
+            names = set(archive.namelist())
+            broken = archive.testzip()
+    except (zipfile.BadZipFile, OSError, EOFError) as e:
+        raise CheckpointError(
+            f"{path} is not a valid .keras file ({type(e).__name__}: {e}); it may be truncated or "
+            "not written by Keras: save or copy it again") from None
+    missing = [m for m in _KERAS_MEMBERS if m not in names]
+    if missing or broken is not None:
+        what = f"a damaged member {broken}" if broken is not None else f"no {', '.join(missing)}"
+        raise CheckpointError(f"{path} is not a valid .keras file (the archive holds {what}); "
+                              "save or copy it again")
+
+
+def load_network(path, kind: str | None = None, purpose: str = "") -> keras.Model:
+    """A `.keras` file as a keras.Model (not compiled), checked to be a `kind` network.
+
+    Args:
+        path: the `.keras` file.
+        kind: 'generator', 'discriminator', 'encoder', or None (any network).
+        purpose: what needs it, for the wrong-network message (e.g. 'export').
+    Raises FileNotFoundError for a missing file and CheckpointError (a ValueError) naming the file
+    for a `.pth` or other non-`.keras` file, an invalid archive, a load failure or another network.
+    """
+    if kind is not None and kind not in NETWORK_KINDS:
+        raise ValueError(f"kind={kind!r} is not one of {', '.join(NETWORK_KINDS)}")
+    import dagan_tf  # noqa: F401  (registers every custom layer and network class)
+
+    path = os.fspath(path)
+    what = kind or "network"
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f"{what} checkpoint not found: {path}")
+    if not path.endswith(".keras"):
+        raise CheckpointError(f"{what} checkpoint {path} is not a .keras file (convert official .pth files "
+                              "with `dagan-tf convert` first)")
+    _check_archive(path)
+    try:
+        model = keras.saving.load_model(path, compile=False)
+    except Exception as e:
+        raise CheckpointError(f"cannot load {what} checkpoint {path}: {type(e).__name__}: {e}") from e
+    found = network_kind(model)
+    if kind is not None and found != kind:
+        needs = f"{purpose} needs" if purpose else "this needs"
+        raise CheckpointError(f"{path} is a {found}, {needs} a {kind} (the *_net_{kind[0].upper()}.keras file)")
+    return model

@@ -1,0 +1,133 @@
+"""The package itself (dagan_tf/__init__.py) and the one network loader (dagan_tf/models/loading.py).
+
+Acceptance: `import dagan_tf` alone (a fresh process) lets `keras.saving.load_model` read generator,
+discriminator and encoder `.keras` files; every bad network file ends in one message naming it
+(missing, a `.pth`, a truncated archive, the wrong network) through the library and `dagan-tf`.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import zipfile
+
+import keras
+import pytest
+
+from dagan_tf import cli
+from dagan_tf.config import DAGANConfig, save_config
+from dagan_tf.models import (
+    CheckpointError,
+    build_discriminator,
+    build_encoder,
+    build_generator,
+    load_network,
+    network_kind,
+)
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def _config(**changes) -> DAGANConfig:
+    values = dict(name="pkg", dataset_mode="coco", dataroot="/nonexistent/dagan_tf_test_data", label_nc=4,
+                  crop_size=32, load_size=32, ngf=8, ndf=8, num_D=2, n_layers_D=2, use_vae=True, z_dim=8)
+    values.update(changes)
+    return DAGANConfig(**values)
+
+
+@pytest.fixture(scope="module")
+def network_files(tmp_path_factory):
+    """Tiny G, D and E `.keras` files (the trainer's names) and the config they were built with."""
+    folder = tmp_path_factory.mktemp("networks")
+    config = _config()
+    files = {}
+    for letter, build in (("G", build_generator), ("D", build_discriminator), ("E", build_encoder)):
+        path = str(folder / f"latest_net_{letter}.keras")
+        build(config).save(path)
+        files[letter] = path
+    config_path = str(folder / "config.yaml")
+    save_config(config, config_path)
+    files["config"] = config_path
+    keras.backend.clear_session()
+    return files
+
+
+def test_import_dagan_tf_alone_loads_every_network(network_files):
+    script = (
+        "import json, sys\n"
+        "import keras\n"
+        "import dagan_tf\n"
+        "out = {}\n"
+        "for path in sys.argv[1:]:\n"
+        "    model = keras.saving.load_model(path, compile=False)\n"
+        "    out[path] = [len(model.inputs), len(model.outputs), model.count_params()]\n"
+        "print(json.dumps(out))\n"
+    )
+    paths = [network_files[k] for k in ("G", "D", "E")]
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", CUDA_VISIBLE_DEVICES="")
+    done = subprocess.run([sys.executable, "-c", script, *paths], capture_output=True, text=True, env=env,
+                          cwd=REPO, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    loaded = json.loads(done.stdout.strip().splitlines()[-1])
+    config = _config()
+    for letter, build in (("G", build_generator), ("D", build_discriminator), ("E", build_encoder)):
+        model = build(config)
+        want = [len(model.inputs), len(model.outputs), model.count_params()]
+        assert loaded[network_files[letter]] == want, letter
+    keras.backend.clear_session()
+
+
+def test_network_kind_tells_the_three_apart(network_files):
+    kinds = {letter: network_kind(load_network(network_files[letter])) for letter in ("G", "D", "E")}
+    assert kinds == {"G": "generator", "D": "discriminator", "E": "encoder"}
+    keras.backend.clear_session()
+
+
+def test_wrong_network_is_named(network_files):
+    with pytest.raises(CheckpointError, match=r"latest_net_D\.keras is a discriminator, export needs a generator"):
+        load_network(network_files["D"], "generator", purpose="export")
+
+
+def test_truncated_keras_file_is_not_file_not_found(tmp_path, network_files):
+    data = open(network_files["G"], "rb").read()
+    truncated = tmp_path / "latest_net_G.keras"
+    truncated.write_bytes(data[: len(data) // 2])
+    with pytest.raises(CheckpointError, match=rf"^{truncated} is not a valid \.keras file \(BadZipFile"):
+        load_network(str(truncated), "generator")
+    empty_zip = tmp_path / "empty.keras"
+    with zipfile.ZipFile(empty_zip, "w") as archive:
+        archive.writestr("readme.txt", "not a model")
+    with pytest.raises(CheckpointError, match=rf"^{empty_zip} is not a valid \.keras file \(the archive holds "
+                                              r"no config\.json, metadata\.json\)"):
+        load_network(str(empty_zip))
+
+
+def test_missing_and_pth_files_are_named(tmp_path):
+    with pytest.raises(FileNotFoundError, match=rf"generator checkpoint not found: {tmp_path}/no\.keras$"):
+        load_network(str(tmp_path / "no.keras"), "generator")
+    pth = tmp_path / "latest_net_G.pth"
+    pth.write_bytes(b"\x80\x02torch")
+    with pytest.raises(CheckpointError, match=r"latest_net_G\.pth is not a \.keras file .*dagan-tf convert"):
+        load_network(str(pth), "generator")
+
+
+def _last_error_line(capsys) -> str:
+    return capsys.readouterr().err.strip().splitlines()[-1]
+
+
+def test_cli_export_and_generate_name_the_bad_file(tmp_path, network_files, capsys):
+    cfg = network_files["config"]
+    out = str(tmp_path / "models")
+    assert cli.main(["export", "--config", cfg, "--checkpoint", network_files["D"], "--out", out]) == 2
+    assert _last_error_line(capsys) == (f"dagan-tf export: error: {network_files['D']} is a discriminator, "
+                                        "export needs a generator (the *_net_G.keras file)")
+    truncated = tmp_path / "latest_net_G.keras"
+    data = open(network_files["G"], "rb").read()
+    truncated.write_bytes(data[:1000])
+    assert cli.main(["export", "--config", cfg, "--checkpoint", str(truncated), "--out", out]) == 2
+    assert _last_error_line(capsys).startswith(f"dagan-tf export: error: {truncated} is not a valid .keras file")
+    assert cli.main(["generate", "--config", cfg, "--checkpoint", str(truncated)]) == 2
+    assert _last_error_line(capsys).startswith(f"dagan-tf generate: error: {truncated} is not a valid .keras file")
+    assert not os.path.exists(out)
