@@ -1,6 +1,6 @@
 """Every `dataset_mode`: find and pair the files, load them as the reference does, build the tf.data pipeline.
 
-Layouts (SPEC.md, 'Datasets'; `{phase}` is 'train', or 'val' for the 'val' and 'test' phases):
+Layouts (docs/reference.md, 'Datasets'; `{phase}` is 'train', or 'val' for the 'val' and 'test' phases):
 - coco, facades, deepfashion, demo: `{dataroot}/{phase}_label`, `{phase}_img` and (with instances)
   `{phase}_inst`, paired by file stem. coco in training also reads `{phase}_label_portrait` etc. when present.
 - custom: `label_dir`, `image_dir`, optional `instance_dir` (each may contain `{phase}`); when `label_dir`
