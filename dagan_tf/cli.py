@@ -259,10 +259,9 @@ def _error_line(command: str, error: BaseException) -> str | None:
         text = error.strerror or str(error)
         where = f"{error.filename}: " if error.filename and str(error.filename) not in text else ""
         return f"dagan-tf {command}: error: {where}{text}"
-    from dagan_tf import data
+    from dagan_tf.data import data_error_from
 
-    recover = getattr(data, "data_error_from", None)
-    cause = recover(error) if recover is not None else None
+    cause = data_error_from(error)  # a bad data file behind a TensorFlow error
     return f"dagan-tf {command}: error: {cause}" if cause is not None else None
 
 

@@ -34,6 +34,7 @@ import keras
 import tensorflow as tf
 
 from dagan_tf.config import DAGANConfig
+from dagan_tf.data import data_error_from
 from dagan_tf.files import remove_stale_temporaries
 from dagan_tf.training.backup import TrainingBackup
 from dagan_tf.training.callbacks import (
@@ -220,14 +221,6 @@ def _close_logs(run: _RunCallbacks, image: bool) -> None:
         run.tensorboard.close()
 
 
-def _user_error(exc: BaseException) -> BaseException | None:
-    """The project's own error (a bad data file) behind an error TensorFlow raised, if any."""
-    from dagan_tf import data
-
-    recover = getattr(data, "data_error_from", None)
-    return recover(exc) if recover is not None else None
-
-
 def _train(model, config, plan: _Plan, run: _RunCallbacks, verbose) -> None:
     """`_fit_epochs` with nothing lost: a signal stops after the step in progress, an error between
     steps is reported after a backup of the last completed step."""
@@ -242,7 +235,7 @@ def _train(model, config, plan: _Plan, run: _RunCallbacks, verbose) -> None:
     except BaseException as exc:
         _save_state(model, run, after_error=not isinstance(exc, KeyboardInterrupt))
         _close_logs(run, image=False)
-        cause = _user_error(exc)
+        cause = data_error_from(exc)  # a bad data file, behind the error TensorFlow raised
         if cause is not None:
             raise cause from None
         raise
