@@ -149,7 +149,71 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", default=None, help="output path (default: saved_models/<name>/<version>)")
     p.add_argument("--name", default=None, help="model name for the TF Serving layout")
     p.set_defaults(func=_cmd_export)
+
+    # --- evaluation: `fid` and `evaluate` (dagan_tf/evaluation/) ---
+    p = sub.add_parser("fid", help="FID between two image folders (or a folder and a .npz), as pytorch-fid")
+    p.add_argument("path_a", help="image folder, or pytorch-fid .npz statistics")
+    p.add_argument("path_b", nargs="?", default=None,
+                   help="image folder or .npz (default: none; then --real-stats is required)")
+    p.add_argument("--dims", type=int, choices=[64, 192, 768, 2048], default=2048,
+                   help="Inception feature block (default: 2048, pool3)")
+    p.add_argument("--inception-weights", default=None,
+                   help="pt_inception-2015-12-05-6726825d.pth or a converted .weights.h5 "
+                        "(default: the published file, downloaded once into the Keras cache)")
+    p.add_argument("--batch-size", type=int, default=50, help="images per Inception call (default: 50)")
+    p.add_argument("--real-stats", default=None, help="statistics .npz used in place of path_b (default: none)")
+    p.add_argument("--save-real-stats", default=None,
+                   help="write path_b's statistics to this .npz for later --real-stats (default: none)")
+    p.set_defaults(func=_cmd_fid)
+
+    p = sub.add_parser("evaluate", help="generate the test split and compute FID, KID, mIoU, accuracy")
+    _add_config_args(p)
+    p.add_argument("--checkpoint", required=True, help="generator .keras file")
+    p.add_argument("--dataroot", default=None, help="dataset root (default: the config's)")
+    p.add_argument("--results-dir", default=None, help="results root (default: the config's results_dir)")
+    p.add_argument("--metrics", default="fid,kid,miou,acc",
+                   help="comma-separated subset of fid,kid,miou,acc (default: fid,kid,miou,acc)")
+    p.add_argument("--how-many", type=int, default=None, help="test images to use (default: all)")
+    p.add_argument("--batch-size", type=int, default=50, help="images per Inception call (default: 50)")
+    p.add_argument("--inception-weights", default=None,
+                   help="FID Inception weights (default: the published file, downloaded once)")
+    p.add_argument("--segmenter", default=None,
+                   help="segmenter name for miou/acc (default: the dataset's, e.g. drn_d_105 for cityscapes)")
+    p.add_argument("--segmenter-weights", default=None,
+                   help="segmenter's official .pth or converted weights (default: none; needed for miou/acc)")
+    p.add_argument("--real-stats", default=None, help="real photos' FID statistics .npz (default: computed)")
+    p.add_argument("--save-real-stats", default=None, help="write the real photos' statistics here (default: none)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the VAE noise and KID subsets (default: 0)")
+    p.set_defaults(func=_cmd_evaluate)
     return parser
+
+
+def _cmd_fid(args) -> int:
+    from dagan_tf.evaluation.fid import fid_of_paths
+
+    if (args.path_b is None) == (args.real_stats is None):
+        raise ValueError("give exactly one of path_b and --real-stats")
+    value = fid_of_paths(args.path_a, args.path_b or args.real_stats, dims=args.dims,
+                         weights=args.inception_weights, batch_size=args.batch_size,
+                         save_stats_b=args.save_real_stats)
+    print(f"FID: {value}")
+    return 0
+
+
+def _cmd_evaluate(args) -> int:
+    from dagan_tf.evaluation.evaluate import evaluate, format_metrics_table
+
+    cfg = _load(args)
+    if args.dataroot:
+        cfg = cfg.replace(dataroot=args.dataroot)
+    result = evaluate(
+        cfg, args.checkpoint, metrics=args.metrics.split(","), how_many=args.how_many,
+        batch_size=args.batch_size, inception_weights=args.inception_weights, segmenter=args.segmenter,
+        segmenter_weights=args.segmenter_weights, real_stats=args.real_stats,
+        save_real_stats=args.save_real_stats, results_dir=args.results_dir, seed=args.seed,
+    )
+    print(format_metrics_table(result))
+    return 0
 
 
 def main(argv=None) -> int:

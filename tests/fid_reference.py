@@ -4,7 +4,7 @@ pytorch-fid's `fid_inception_v3()` fetches `pt_inception-2015-12-05-6726825d.pth
 `load_state_dict_from_url`. Tests never download: `random_fid_weights` builds pytorch-fid's own network
 with random weights (BatchNorm statistics moved away from 0/1 so that a wrong mapping of any of them shows)
 and saves its state_dict; `pytorch_fid_model` loads that file through the same call, patched, and
-`run_pytorch_fid_cli` runs `python -m pytorch_fid` with `TORCH_HOME` pointing at a hub cache that holds
+`start_pytorch_fid_cli` runs `python -m pytorch_fid` with `TORCH_HOME` pointing at a hub cache that holds
 the file under the official name, which torch's loader then reads instead of downloading.
 
 torchvision's C ops do not load beside our CPU torch wheel (`operator torchvision::nms does not exist`);
@@ -95,12 +95,18 @@ def torch_hub_with(weights_path, torch_home) -> pathlib.Path:
     return pathlib.Path(torch_home)
 
 
-def run_pytorch_fid_cli(args, weights_path, torch_home) -> str:
-    """`python -m pytorch_fid ARGS` (its own `__main__`, unchanged) reading `weights_path`; returns stdout."""
+def start_pytorch_fid_cli(args, weights_path, torch_home) -> subprocess.Popen:
+    """Start `python -m pytorch_fid ARGS` (its own `__main__`, unchanged) reading `weights_path`, on one
+    torch thread; `finish_pytorch_fid_cli` waits for it. Running it beside our side halves a test's time."""
     env = dict(os.environ, TORCH_HOME=os.fspath(torch_hub_with(weights_path, torch_home)), OMP_NUM_THREADS="1")
     code = _SHIM + "import runpy; sys.argv = ['pytorch_fid'] + sys.argv[1:]; runpy.run_module('pytorch_fid', run_name='__main__')"
-    done = subprocess.run([sys.executable, "-c", code, *map(str, args)], env=env, capture_output=True, text=True,
-                          timeout=600)
-    if done.returncode != 0:
-        raise AssertionError(f"python -m pytorch_fid failed:\n{done.stderr[-3000:]}")
-    return done.stdout
+    return subprocess.Popen([sys.executable, "-c", code, *map(str, args)], env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+
+
+def finish_pytorch_fid_cli(process: subprocess.Popen, timeout: float = 900) -> str:
+    """Wait for a `start_pytorch_fid_cli` process; its stdout (AssertionError with stderr on failure)."""
+    out, err = process.communicate(timeout=timeout)
+    if process.returncode != 0:
+        raise AssertionError(f"python -m pytorch_fid failed:\n{err[-3000:]}")
+    return out
