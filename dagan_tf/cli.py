@@ -183,6 +183,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="segmenter's official .pth or converted weights (default: none; needed for miou/acc)")
     p.add_argument("--real-stats", default=None, help="real photos' FID statistics .npz (default: computed)")
     p.add_argument("--save-real-stats", default=None, help="write the real photos' statistics here (default: none)")
+    p.add_argument("--dims", type=int, choices=[64, 192, 768, 2048], default=2048,
+                   help="Inception feature block for FID/KID (default: 2048, the papers' pool3)")
     p.add_argument("--seed", type=int, default=0, help="seed of the VAE noise and KID subsets (default: 0)")
     p.set_defaults(func=_cmd_evaluate)
     return parser
@@ -210,7 +212,7 @@ def _cmd_evaluate(args) -> int:
         cfg, args.checkpoint, metrics=args.metrics.split(","), how_many=args.how_many,
         batch_size=args.batch_size, inception_weights=args.inception_weights, segmenter=args.segmenter,
         segmenter_weights=args.segmenter_weights, real_stats=args.real_stats,
-        save_real_stats=args.save_real_stats, results_dir=args.results_dir, seed=args.seed,
+        save_real_stats=args.save_real_stats, results_dir=args.results_dir, seed=args.seed, dims=args.dims,
     )
     print(format_metrics_table(result))
     return 0

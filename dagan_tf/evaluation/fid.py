@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import os
 import pathlib
+import warnings
 from typing import Sequence
 
 import numpy as np
@@ -82,14 +83,11 @@ class InceptionFeatures:
             model, weights = load_fid_inception(weights, [self.dims])
         self.model = model
         self.weights_path = None if weights is None else os.fspath(weights)
-        self._call = None
 
     def _features(self, batch: np.ndarray) -> np.ndarray:
-        if self._call is None:  # one trace for every batch size: eager calls of 94 layers are slow
-            import tensorflow as tf
-
-            self._call = tf.function(lambda x: self.model(x, training=False), reduce_retracing=True)
-        out = self._call(batch)
+        # eager: a tf.function's trace of the 94 layers costs more than the eager overhead of a few
+        # hundred batches (measured on CPU)
+        out = self.model(batch, training=False)
         out = out[0] if isinstance(out, (list, tuple)) else out
         return np.asarray(out, dtype=np.float64)
 
@@ -149,6 +147,18 @@ def load_statistics(path: str | os.PathLike, dims: int | None = None) -> tuple[n
     return mu, sigma
 
 
+def _sqrtm_quiet(a: np.ndarray) -> np.ndarray:
+    """pytorch-fid's `linalg.sqrtm(a, disp=False)[0]` (no error printout); SciPy >= 1.18 has no `disp`."""
+    from scipy import linalg
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        try:
+            return linalg.sqrtm(a, disp=False)[0]
+        except TypeError:
+            return linalg.sqrtm(a)
+
+
 def frechet_distance(mu1, sigma1, mu2, sigma2, eps: float = 1e-6) -> float:
     """||mu1 - mu2||^2 + Tr(sigma1 + sigma2 - 2 sqrtm(sigma1 sigma2)), exactly as pytorch-fid (module doc)."""
     from scipy import linalg
@@ -159,7 +169,7 @@ def frechet_distance(mu1, sigma1, mu2, sigma2, eps: float = 1e-6) -> float:
         raise ValueError(f"FID statistics differ in size: mu {mu1.shape} vs {mu2.shape}, "
                          f"sigma {sigma1.shape} vs {sigma2.shape} (different --dims?)")
     diff = mu1 - mu2
-    covmean, _ = linalg.sqrtm(sigma1.dot(sigma2), disp=False)
+    covmean = _sqrtm_quiet(sigma1.dot(sigma2))
     if not np.isfinite(covmean).all():
         # pytorch-fid prints this and retries on slightly regularised covariances
         print(f"fid calculation produces singular product; adding {eps} to diagonal of cov estimates")

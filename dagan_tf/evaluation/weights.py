@@ -77,21 +77,24 @@ def load_fid_inception(weights: str | os.PathLike | None = None, dims: Sequence[
     `weights`: pytorch-fid's `.pth` (needs torch), a `.weights.h5` from `convert_inception_weights`, or
     None for the published file (downloaded once). Returns `(model, weights_path)`.
     """
-    from dagan_tf.evaluation.inception import DIMS_BLOCKS, build_fid_inception, load_inception_state_dict
+    from dagan_tf.evaluation.inception import build_fid_inception, load_inception_state_dict
 
     path = resolve_inception_weights(weights)
-    model = build_fid_inception(dims)
     if path.endswith(".weights.h5"):
-        full = build_fid_inception(sorted(DIMS_BLOCKS))
+        full = build_fid_inception([2048])  # holds every weighted layer; files are saved from it
         try:
             full.load_weights(path)
         except Exception as e:
             raise ValueError(f"--inception-weights {path}: not a FID Inception .weights.h5 "
                              f"({type(e).__name__}: {e})") from e
+        if sorted(set(dims)) == [2048]:
+            return full, path
+        model = build_fid_inception(dims)
         for layer in model.layers:
             if layer.weights:
                 layer.set_weights(full.get_layer(layer.name).get_weights())
         return model, path
+    model = build_fid_inception(dims)
     if not path.endswith((".pth", ".pt")):
         raise ValueError(f"--inception-weights {path}: expected pytorch-fid's .pth or a converted .weights.h5")
     from dagan_tf.convert.torch_checkpoint import read_torch_state_dict
@@ -102,12 +105,10 @@ def load_fid_inception(weights: str | os.PathLike | None = None, dims: Sequence[
 
 def convert_inception_weights(pth: str | os.PathLike, out: str | os.PathLike) -> str:
     """pytorch-fid's `.pth` -> a Keras `.weights.h5` that `load_fid_inception` reads without torch."""
-    from dagan_tf.evaluation.inception import DIMS_BLOCKS
-
     out = os.fspath(out)
     if not out.endswith(".weights.h5"):
         raise ValueError(f"output file {out} must end with .weights.h5")
-    model, _ = load_fid_inception(pth, sorted(DIMS_BLOCKS))
+    model, _ = load_fid_inception(pth, [2048])
     os.makedirs(os.path.dirname(os.path.abspath(out)), exist_ok=True)
     model.save_weights(out)
     return out
