@@ -177,6 +177,7 @@ def generate_results(
     encoder_checkpoint: str | None = None,
     *,
     verbose: bool = True,
+    on_example=None,
 ) -> str:
     """Run the generator `checkpoint` over the test split of `config`; write the PNGs and the page.
 
@@ -188,6 +189,8 @@ def generate_results(
         style_image: with `use_vae`, an image whose code styles every label map.
         seed: seed of the VAE noise.
         encoder_checkpoint: with `use_vae`, the encoder `.keras` file (default: beside `checkpoint`).
+        on_example: called as `on_example(name, label, fake, real)` per example (class ids `(H, W)`, uint8
+            `(H, W, 3)` generated and real photos), e.g. by `dagan-tf evaluate` to stream metrics.
     Returns the path of `index.html` as a ResultsPage (a str) whose `summary` says how many images were
     written and, when fewer than `how_many`, why.
     """
@@ -248,6 +251,8 @@ def generate_results(
                 k += 1
                 name = f"{stem}_{k}"
             used.add(name)
+            if on_example is not None:
+                on_example(name, label[i], fake[i], real[i])
             cells = []
             for kind, picture in zip(_KINDS, (colours[i], fake[i], real[i])):
                 rel = os.path.join("images", kind, f"{name}.png")

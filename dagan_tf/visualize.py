@@ -172,3 +172,25 @@ def write_results_page(
         f.write("\n".join(line for line in out if line) + "\n")
     os.replace(tmp, path)
     return path
+
+
+def add_metrics_section(page: str | os.PathLike, title: str, rows: Sequence[tuple[str, str]]) -> str:
+    """Insert a table `rows` = [(name, value), ...] under the heading of a page written by
+    `write_results_page` (rewritten atomically; an earlier metrics section is replaced)."""
+    page = os.fspath(page)
+    with open(page, encoding="utf-8") as f:
+        text = f.read()
+    start, end = text.find("<div class='metrics'>"), text.find("</div><!-- metrics -->")
+    if start >= 0 and end >= 0:
+        text = text[:start] + text[end + len("</div><!-- metrics -->\n"):]
+    esc = html.escape
+    cells = "".join(f"<tr><td>{esc(name)}</td><td>{esc(value)}</td></tr>" for name, value in rows)
+    section = (f"<div class='metrics'><h2>{esc(title)}</h2><table border='1'>{cells}</table>"
+               "</div><!-- metrics -->\n")
+    at = text.find("</h1>")
+    at = at + len("</h1>\n") if at >= 0 else text.find("<body>") + len("<body>")
+    tmp = page + ".tmp"
+    with open(tmp, "w", encoding="utf-8") as f:
+        f.write(text[:at] + section + text[at:])
+    os.replace(tmp, page)
+    return page
