@@ -112,6 +112,13 @@ class DAGANConfig:
     save_latest_freq: int = 5000
     save_epoch_freq: int = 10
 
+    # --- evaluation during training (dagan_tf/evaluation) --------------------------------------
+    eval_freq: int = 0  # every this many epochs FID (+ mIoU/accuracy with a segmenter); 0 = off
+    eval_how_many: int = 500  # validation images per evaluation
+    inception_weights: str = ""  # "" = pytorch-fid's published file, downloaded once; or a local file
+    segmenter: str = ""  # "" = FID only; else a name of dagan_tf.evaluation.segmenters
+    segmenter_weights: str = ""  # the segmenter's official .pth or converted weights
+
     # ------------------------------------------------------------------------------------------
     def __post_init__(self):
         for key in _FIELDS:  # ints given for float keys become floats (as from YAML)

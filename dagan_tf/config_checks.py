@@ -151,6 +151,8 @@ def _check_ranges(cfg) -> None:
     _at_least(cfg, 0, "max_dataset_size", meaning=" (0 = no limit)")
     _at_least(cfg, 0, "nThreads", meaning=" (0 = tf.data.AUTOTUNE)")
     _at_least(cfg, 1, "display_freq", "print_freq", "save_latest_freq", "save_epoch_freq")
+    _at_least(cfg, 0, "eval_freq", meaning=" (0 = no evaluation during training)")
+    _at_least(cfg, 2, "eval_how_many", meaning=" (FID needs two images at least)")
     _unit_interval(cfg, "beta1", "beta2")
     if cfg.niter + cfg.niter_decay < 1:
         raise ConfigError(f"config key 'niter': niter + niter_decay = {cfg.niter} + {cfg.niter_decay} trains no "

@@ -399,8 +399,9 @@ def test_a_bad_label_file_mid_epoch_ends_in_one_line_and_the_fixed_rerun_resumes
                       save_latest_freq=100)
     yaml_path = _write_yaml(cfg, str(tmp_path / "bad_label.yaml"))
     run_dir = os.path.join(cfg.checkpoints_dir, cfg.name)
+    quiet = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")  # as the dagan-tf command sets it (native_logs.py)
     failed = subprocess.run([sys.executable, "-c", _CLI, "train", "--config", yaml_path, "--max-steps", "6"],
-                            cwd=REPO, capture_output=True, text=True, timeout=900)
+                            cwd=REPO, capture_output=True, text=True, timeout=900, env=quiet)
     assert failed.returncode == 2, failed.stderr[-3000:]
     last = failed.stderr.strip().splitlines()[-1]
     assert last.startswith("dagan-tf train: error: ") and str(bad) in last, failed.stderr[-3000:]
@@ -413,3 +414,29 @@ def test_a_bad_label_file_mid_epoch_ends_in_one_line_and_the_fixed_rerun_resumes
     assert rerun.returncode == 0, out
     assert "resumed from step 3 (epoch 1, 3 of its 4 steps done)" in out
     assert [int(r["step"]) for r in _csv_rows(run_dir)] == list(range(1, 7))
+
+
+def test_evaluation_every_eval_freq_epochs_goes_to_its_log_and_tensorboard(workdir, monkeypatch):
+    """eval_freq wiring: the evaluator runs after each completed eval_freq-th epoch, with the model
+    being trained, and its values land in eval_log.csv and TensorBoard at that step (the metrics
+    themselves are tested in test_evaluation_callback.py)."""
+    from dagan_tf.evaluation.callback import PeriodicEvaluation
+    from dagan_tf.training import run_training
+
+    seen = []
+
+    def evaluate_now(self):
+        seen.append(int(self.model.g_optimizer.iterations))
+        return {"val_fid": 10.0 + len(seen)}
+
+    monkeypatch.setattr(PeriodicEvaluation, "evaluate_now", evaluate_now)
+    cfg = tiny_config(workdir, "evaluated", use_vae=False, niter=3, niter_decay=0, eval_freq=2, eval_how_many=4)
+    result = run_training(cfg, max_steps=10, verbose=0)
+    assert seen == [8]  # after epoch 2 (steps 5-8); epoch 3 stopped at step 10 is no evaluation epoch
+    with open(os.path.join(result.run_dir, "eval_log.csv")) as f:
+        assert list(csv.reader(f)) == [["step", "epoch", "val_fid"], ["8", "2", "11"]]
+    logs = os.path.join(result.run_dir, "logs")
+    fid = [(e.step, tf.make_ndarray(v.tensor)) for n in os.listdir(logs)
+           for e in tf.compat.v1.train.summary_iterator(os.path.join(logs, n)) for v in e.summary.value
+           if v.tag == "evaluation/val_fid"]
+    assert fid == [(8, np.float32(11.0))]

@@ -15,7 +15,8 @@ import numpy as np
 from dagan_tf.files import atomic_path
 from dagan_tf.training.callbacks import StepTrigger, TrainingProgress, _ProgressCallback
 
-__all__ = ["CSVLossLogger", "TensorBoardLogger", "prune_event_files", "write_image", "write_scalar"]
+__all__ = ["CSVLossLogger", "EvaluationLogger", "TensorBoardLogger", "prune_event_files", "write_image",
+           "write_scalar"]
 
 
 class CSVLossLogger(_ProgressCallback):
@@ -168,3 +169,47 @@ def write_image(tag: str, image: np.ndarray, step: int):
     png = tf.io.encode_png(tf.convert_to_tensor(image, tf.uint8))
     tensor = tf.stack([tf.as_string(image.shape[1]), tf.as_string(image.shape[0]), png])
     return tf.summary.write(tag, tensor, step=step, metadata=_plugin_metadata("images"))
+
+
+class EvaluationLogger(_ProgressCallback):
+    """Runs `evaluator.evaluate_now()` (a `dagan_tf.evaluation.callback.PeriodicEvaluation`) after
+    every `every`-th completed epoch and records its values (`val_fid`, `val_miou`, ...) against the
+    global step: a row of `path` (CSV: step, epoch, values) and TensorBoard scalars `evaluation/<name>`.
+    A resume drops the rows after its step first, like the loss log."""
+
+    def __init__(self, evaluator, path, progress: TrainingProgress, every: int,
+                 tensorboard: "TensorBoardLogger | None" = None, resume_step: int | None = None):
+        super().__init__(progress)
+        self.evaluator, self.path, self.every = evaluator, os.fspath(path), int(every)
+        self.tensorboard = tensorboard
+        if resume_step is not None and os.path.isfile(self.path):
+            with open(self.path, newline="", encoding="utf-8") as f:
+                rows = [r for r in csv.reader(f)]
+            kept = [r for r in rows[1:] if r and r[0].isdigit() and int(r[0]) <= resume_step]
+            with atomic_path(self.path, what="evaluation log") as tmp:
+                with open(tmp, "w", newline="", encoding="utf-8") as f:
+                    csv.writer(f).writerows(rows[:1] + kept)
+
+    def set_model(self, model):
+        super().set_model(model)
+        self.evaluator.set_model(model)
+
+    def on_epoch_end(self, epoch, logs=None):
+        done = epoch + 1
+        if not self.progress.epoch_completed(epoch) or done % self.every:
+            return  # fit ended early (max steps, time budget, a signal), or not an evaluation epoch
+        values = self.evaluator.evaluate_now()
+        step = self.progress.step
+        new = not os.path.isfile(self.path)
+        with open(self.path, "a", newline="", encoding="utf-8") as f:
+            writer = csv.writer(f)
+            if new:
+                writer.writerow(["step", "epoch", *values])
+            writer.writerow([step, done, *(f"{v:.8g}" for v in values.values())])
+        if self.tensorboard is not None:
+            with self.tensorboard.writer.as_default(step=step):
+                for name, value in values.items():
+                    write_scalar(f"evaluation/{name}", float(value), step)
+        print(" - ".join([f"epoch {done} evaluation"] + [f"{k}: {v:.4f}" for k, v in values.items()]), flush=True)
+        if logs is not None:
+            logs.update(values)

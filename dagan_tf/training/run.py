@@ -37,20 +37,13 @@ from dagan_tf.config import DAGANConfig
 from dagan_tf.data import data_error_from
 from dagan_tf.files import remove_stale_temporaries
 from dagan_tf.training.backup import TrainingBackup
-from dagan_tf.training.callbacks import (
-    NetworkSnapshots,
-    PeriodicBackup,
-    ProgressTracker,
-    StopAtEpochEnd,
-    TrainingProgress,
-)
 from dagan_tf.training.interrupt import StopOnSignal, TrainingInterrupted
 from dagan_tf.training.init_from import InitSource, start_from
-from dagan_tf.training.epochs import dataset_size, display_batch, display_fn, epoch_dataset
+from dagan_tf.training.epochs import dataset_size, epoch_dataset
 from dagan_tf.training.lock import RunLock
 from dagan_tf.training.resume import find_backup, finished_message, restore, save_run_config
 from dagan_tf.training.strategy import STRATEGIES, dtype_policy, make_strategy, worker_role
-from dagan_tf.training.logs import CSVLossLogger, TensorBoardLogger
+from dagan_tf.training.run_callbacks import RunCallbacks, make_callbacks
 
 __all__ = [
     "STRATEGIES",
@@ -85,6 +78,7 @@ def run_paths(config: DAGANConfig, is_chief: bool = True, worker: int = 0) -> di
         "run_dir": run_dir,
         "config": os.path.join(run_dir, "config.yaml"),
         "csv": os.path.join(run_dir, "loss_log.csv"),
+        "eval_csv": os.path.join(run_dir, "eval_log.csv"),
         "logs": os.path.join(run_dir, "logs"),
         "backup": backup,
         "lock": ".lock" if is_chief else f".lock-worker{worker}",
@@ -121,54 +115,7 @@ def _plan(config: DAGANConfig, max_steps: int | None) -> _Plan:
     return _Plan(size, steps_per_epoch, total_epochs, total_steps, target)
 
 
-@dataclasses.dataclass
-class _RunCallbacks:
-    """The run's callbacks, in the order Keras must call them, and the ones the run talks to."""
-
-    progress: TrainingProgress
-    saver: PeriodicBackup
-    snapshots: NetworkSnapshots | None
-    tensorboard: TensorBoardLogger | None
-    all: list
-
-
-def _make_callbacks(model, config, paths, plan: _Plan, step: int, resumed: bool, is_chief: bool,
-                    extra: Sequence[keras.callbacks.Callback]) -> _RunCallbacks:
-    from dagan_tf.training.model import active_loss_names
-
-    progress = TrainingProgress(plan.steps_per_epoch, plan.total_epochs, step)
-    saver = PeriodicBackup(
-        TrainingBackup(paths["backup"], model), progress, config.save_latest_freq,
-        meta=lambda: {"epoch": progress.epoch, "steps_per_epoch": plan.steps_per_epoch,
-                      "batch_size": config.batchSize, "name": config.name},
-    )
-    cbs: list[keras.callbacks.Callback] = [ProgressTracker(progress)]
-    snapshots = tensorboard = None
-    if is_chief:
-        columns = [*active_loss_names(config), "lr_G", "lr_D"]
-        resume_step = step if resumed else None
-        cbs.append(CSVLossLogger(paths["csv"], columns, progress, config.print_freq, resume_step=resume_step))
-        tensorboard = TensorBoardLogger(paths["logs"], progress, config.print_freq, config.display_freq,
-                                        display_fn(model, display_batch(config, plan.size), config),
-                                        resume_step=resume_step)
-        snapshots = NetworkSnapshots(
-            paths["run_dir"], {"G": model.generator, "D": model.discriminator, "E": model.encoder},
-            progress, config.save_latest_freq, config.save_epoch_freq,
-        )
-        missing = snapshots.missing_epoch()  # killed between a backup and that epoch's snapshot
-        if missing:
-            snapshots.save_epoch(missing)
-        cbs += [tensorboard, snapshots]
-    for cb in extra:
-        if hasattr(cb, "progress") and cb.progress is None:
-            cb.progress = progress
-    # the backup after the logs and snapshots: a backup of step N implies they hold step N (a resume
-    # drops the log rows after its step and writes them again)
-    cbs += [*extra, saver, StopAtEpochEnd()]
-    return _RunCallbacks(progress, saver, snapshots, tensorboard, cbs)
-
-
-def _fit_epochs(model, config, plan: _Plan, run: _RunCallbacks, verbose) -> None:
+def _fit_epochs(model, config, plan: _Plan, run: RunCallbacks, verbose) -> None:
     """One `fit` call per epoch (each with its own data order) until the target step or a stop."""
     progress = run.progress
     while progress.step < plan.target and not progress.stop_requested:
@@ -182,23 +129,31 @@ def _fit_epochs(model, config, plan: _Plan, run: _RunCallbacks, verbose) -> None
             raise RuntimeError(f"epoch {epoch + 1}: fit ran no step (is the training data empty?)")
 
 
-def _state_is_at(model, step: int) -> bool:
+def _state_is_at(model, step: int, data_error: bool) -> bool:
     """Whether the model's variables are those after `step` whole steps: both optimizers have
-    applied exactly `step` updates (an error inside a step can leave G updated and D not). With
-    loss scaling a skipped update does not count, so the counters cannot tell: trust the step."""
-    for opt in (model.g_optimizer, model.d_optimizer):
-        if isinstance(opt, keras.optimizers.LossScaleOptimizer):
-            continue
-        if int(keras.ops.convert_to_numpy(opt.iterations)) != step:
-            return False
-    return True
+    applied exactly `step` updates (an error inside a step can leave G updated and D not).
+
+    A step whose batch could not be read (a bad data file) fails at the iterator: nothing that
+    needs the batch ran, but the optimizers' step counters, which do not depend on it, may already
+    count the step (ops without a data dependency run in any order in a graph); they are set back.
+    With loss scaling a skipped update does not count, so the counters cannot tell: trust the step.
+    """
+    optimizers = [o for o in (model.g_optimizer, model.d_optimizer)
+                  if not isinstance(o, keras.optimizers.LossScaleOptimizer)]
+    counts = [int(keras.ops.convert_to_numpy(o.iterations)) for o in optimizers]
+    if data_error and all(c in (step, step + 1) for c in counts):
+        for optimizer, count in zip(optimizers, counts):
+            if count != step:
+                optimizer.iterations.assign(step)
+        return True
+    return all(c == step for c in counts)
 
 
-def _save_state(model, run: _RunCallbacks, *, after_error: bool) -> str | None:
+def _save_state(model, run: RunCallbacks, *, after_error: bool, data_error: bool = False) -> str | None:
     """Back up the last completed step (and the latest snapshots); the backup folder, or None when
     the state is between two steps or cannot be written (then the previous backup stays)."""
     step = run.progress.step
-    if after_error and not _state_is_at(model, step):
+    if after_error and not _state_is_at(model, step, data_error):
         print(f"note: no backup written: the error came in the middle of step {step + 1}; the rerun "
               "resumes from the previous backup", file=sys.stderr)
         return None
@@ -214,14 +169,14 @@ def _save_state(model, run: _RunCallbacks, *, after_error: bool) -> str | None:
     return run.saver.backup.folder
 
 
-def _close_logs(run: _RunCallbacks, image: bool) -> None:
+def _close_logs(run: RunCallbacks, image: bool) -> None:
     if run.tensorboard is not None:
         if image:
             run.tensorboard.write_image()
         run.tensorboard.close()
 
 
-def _train(model, config, plan: _Plan, run: _RunCallbacks, verbose) -> None:
+def _train(model, config, plan: _Plan, run: RunCallbacks, verbose) -> None:
     """`_fit_epochs` with nothing lost: a signal stops after the step in progress, an error between
     steps is reported after a backup of the last completed step."""
 
@@ -233,9 +188,9 @@ def _train(model, config, plan: _Plan, run: _RunCallbacks, verbose) -> None:
         with StopOnSignal(stop) as signals:
             _fit_epochs(model, config, plan, run, verbose)
     except BaseException as exc:
-        _save_state(model, run, after_error=not isinstance(exc, KeyboardInterrupt))
-        _close_logs(run, image=False)
         cause = data_error_from(exc)  # a bad data file, behind the error TensorFlow raised
+        _save_state(model, run, after_error=not isinstance(exc, KeyboardInterrupt), data_error=cause is not None)
+        _close_logs(run, image=False)
         if cause is not None:
             raise cause from None
         raise
@@ -327,7 +282,7 @@ def run_training(
                            is_chief=is_chief)
             if is_chief:
                 save_run_config(config, paths, resumed=meta is not None)
-            run = _make_callbacks(model, config, paths, plan, step, meta is not None, is_chief, callbacks)
+            run = make_callbacks(model, config, paths, plan, step, meta is not None, is_chief, callbacks)
 
             started = time.monotonic()
             print(f"training '{config.name}': {plan.size} examples, batch {config.batchSize} over {replicas} "
