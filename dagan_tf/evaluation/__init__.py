@@ -1,0 +1,1 @@
+"""Evaluation: FID/KID, segmentation scores and the segmenters of the papers' protocol."""
