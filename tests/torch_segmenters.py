@@ -102,9 +102,10 @@ def fill_up_weights(up):
 class DRNSeg(nn.Module):
     """segment.py `DRNSeg(model_name, classes, pretrained=False)`; forward returns (log_softmax(up), seg)."""
 
-    def __init__(self, classes=19, layers=(1, 1, 3, 4, 23, 3, 1, 1)):
+    def __init__(self, classes=19, layers=(1, 1, 3, 4, 23, 3, 1, 1),
+                 channels=(16, 32, 64, 128, 256, 512, 512, 512)):
         super().__init__()
-        model = DRND(layers)
+        model = DRND(layers, channels)
         self.base = nn.Sequential(*list(model.children())[:-2])
         self.seg = nn.Conv2d(model.out_dim, classes, kernel_size=1, bias=True)
         self.softmax = nn.LogSoftmax(dim=1)
@@ -209,15 +210,86 @@ def DeepLabV2_ResNet101_MSC(n_classes=182, n_blocks=(3, 4, 23, 3)):
 # ------------------------------------------------------------------------------------------------
 # Test weights: random, with batch-norm statistics and affine parameters moved away from 0 / 1
 # ------------------------------------------------------------------------------------------------
+#: a batch norm calibrated on fewer values per channel gets random statistics instead (a variance
+#: estimated from 2 values can be ~0 and blow the activations up)
+MIN_CALIBRATION_VALUES = 32
+
+
 @torch.no_grad()
-def randomise_batch_norms(module: nn.Module, seed: int = 0) -> nn.Module:
-    """Give every BatchNorm random running statistics and affine parameters (eval mode after)."""
+def randomise_batch_norms(module: nn.Module, seed: int = 0, calibrate=None) -> nn.Module:
+    """Random batch-norm affine parameters and running statistics away from 0 / 1; returns the
+    module in eval mode.
+
+    `calibrate(module)`: a forward pass run first in train mode with momentum 1, so the running
+    statistics become real batch statistics (else a random-init ResNet-101's activations grow to
+    ~1e7 and a parity check measures float32 rounding of meaningless numbers); they are then
+    perturbed (mean + 0.1 N(0, 1) * std, var * U(0.8, 1.2)); norms that saw fewer than
+    MIN_CALIBRATION_VALUES values per channel get random ones (mean 0.1 N(0, 1), var U(0.5, 1.5)).
+    """
     generator = torch.Generator().manual_seed(seed)
-    for m in module.modules():
-        if isinstance(m, nn.modules.batchnorm._BatchNorm):
-            n = m.num_features
+    norms = [m for m in module.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+    for m in norms:
+        n = m.num_features
+        m.weight.copy_(0.8 + 0.4 * torch.rand(n, generator=generator))
+        m.bias.copy_(0.1 * torch.randn(n, generator=generator))
+    counts = {}
+    if calibrate is not None:
+        momenta = [m.momentum for m in norms]
+        hooks = [m.register_forward_hook(lambda m, i, o: counts.__setitem__(m, i[0].numel() // m.num_features))
+                 for m in norms]
+        for m in norms:
+            m.momentum = 1.0
+        module.train()
+        calibrate(module)
+        for m, momentum, hook in zip(norms, momenta, hooks):
+            m.momentum = momentum
+            hook.remove()
+    for m in norms:
+        n = m.num_features
+        if counts.get(m, 0) < MIN_CALIBRATION_VALUES:  # uncalibrated, or too few values (PPM's 1x1 pool)
             m.running_mean.copy_(0.1 * torch.randn(n, generator=generator))
             m.running_var.copy_(0.5 + torch.rand(n, generator=generator))
-            m.weight.copy_(0.8 + 0.4 * torch.rand(n, generator=generator))
-            m.bias.copy_(0.1 * torch.randn(n, generator=generator))
+        else:
+            std = m.running_var.sqrt()
+            m.running_mean.add_(0.1 * std * torch.randn(n, generator=generator))
+            m.running_var.mul_(0.8 + 0.4 * torch.rand(n, generator=generator))
     return module.eval()
+
+
+def save_state_dict(module: nn.Module, path) -> str:
+    """`torch.save(module.state_dict(), path)`, as the official checkpoints were written."""
+    torch.save(module.state_dict(), str(path))
+    return str(path)
+
+
+def state_dict_arrays(module: nn.Module) -> dict:
+    return {k: v.detach().cpu().numpy() for k, v in module.state_dict().items()}
+
+
+def to_nchw(array) -> torch.Tensor:
+    return torch.from_numpy(array).permute(0, 3, 1, 2).contiguous()
+
+
+def to_nhwc(tensor: torch.Tensor):
+    return tensor.detach().permute(0, 2, 3, 1).numpy()
+
+
+def import_torchvision_python_only():
+    """PyPI torchvision 0.28 beside the torch 2.13 CPU wheel fails loading its C ops
+    (`operator torchvision::nms does not exist`) in `torchvision._meta_registrations`; mit-semseg's
+    dataset.py only needs `torchvision.transforms` (pure Python), so an empty module stands in."""
+    import sys
+    import types
+
+    sys.modules.setdefault("torchvision._meta_registrations", types.ModuleType("torchvision._meta_registrations"))
+    import torchvision  # noqa: F401
+
+
+def argmax_agreement(reference_scores, predicted_ids, margin: float):
+    """(agreement on pixels whose reference top-2 gap exceeds `margin`, number of such pixels)."""
+    import numpy as np
+
+    top2 = np.sort(reference_scores, axis=-1)[..., -2:]
+    clear = (top2[..., 1] - top2[..., 0]) > margin
+    agree = reference_scores.argmax(-1)[clear] == predicted_ids[clear]
+    return float(agree.mean()) if agree.size else 1.0, int(clear.sum())

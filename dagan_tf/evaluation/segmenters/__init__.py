@@ -46,7 +46,7 @@ def build_network(name: str, **kwargs):
     else:
         from dagan_tf.evaluation.segmenters.deeplabv2 import DeepLabV2 as network_class
     network = network_class(name=name, **kwargs)
-    network(np.zeros((1, 64, 64, 3), np.float32))  # creates every variable
+    network(np.zeros((1, 32, 32, 3), np.float32))  # creates every variable
     return network
 
 
@@ -62,10 +62,13 @@ def make_segmenter(name: str, network, **kwargs) -> Segmenter:
     return segmenter_class(network, **kwargs)
 
 
-def load_segmenter(name: str, weights: str | os.PathLike, **kwargs) -> Segmenter:
+def load_segmenter(name: str, weights: str | os.PathLike, network_kwargs: dict | None = None,
+                   **kwargs) -> Segmenter:
     """Segmenter `name` with `weights`: an official `.pth` (converted on the fly; needs torch; for
     UperNet the folder holding `encoder_epoch_50.pth` + `decoder_epoch_50.pth`, or either file), a
-    converted `.weights.h5` or a `.keras` file. kwargs go to the segmenter (e.g. `batch_size`)."""
+    converted `.weights.h5` or a `.keras` file. `network_kwargs`: a smaller variant of the network
+    for `.pth` / `.weights.h5` (see `build_network`; `.keras` files carry their own). kwargs go to
+    the segmenter (e.g. `batch_size`)."""
     import keras
 
     _check_name(name)
@@ -79,11 +82,11 @@ def load_segmenter(name: str, weights: str | os.PathLike, **kwargs) -> Segmenter
 
         network = keras.saving.load_model(path, compile=False)
     elif path.endswith(".weights.h5"):
-        network = build_network(name)
+        network = build_network(name, **(network_kwargs or {}))
         network.load_weights(path)
-    else:  # official PyTorch checkpoint
-        network = build_network(name)
+    else:  # official PyTorch checkpoint: read first (a bad file fails before the costly build)
         state_dict = read_official_state_dict(path, upernet=name == "upernet101")
+        network = build_network(name, **(network_kwargs or {}))
         load_official_state_dict(network, state_dict, source=path)
     return make_segmenter(name, network, **kwargs)
 

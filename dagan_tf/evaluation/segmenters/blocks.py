@@ -242,11 +242,14 @@ class Bottleneck(keras.layers.Layer):
 
 
 def res_layer(blocks: int, width: int, strides: int = 1, dilation_rate: int = 1,
-              stride_in_1x1: bool = False, name: str = "layer",
+              stride_in_1x1: bool = False, in_channels: int | None = None, name: str = "layer",
               dtype=None) -> list:
-    """One ResNet stage: a projecting (strided) first block, then `blocks - 1` identity blocks."""
-    out = [Bottleneck(width, strides, dilation_rate, stride_in_1x1, projection=True, dtype=dtype, name=f"{name}_0")]
+    """One ResNet stage: a first block (strided; projecting when torchvision's `_make_layer` rule
+    `stride != 1 or in_channels != 4*width` says so, always when `in_channels` is None as in
+    deeplab-pytorch), then `blocks - 1` identity blocks."""
+    projection = in_channels is None or strides != 1 or in_channels != 4 * width
+    out = [Bottleneck(width, strides, dilation_rate, stride_in_1x1, projection=projection, dtype=dtype,
+                      name=f"{name}_0")]
     out += [Bottleneck(width, 1, dilation_rate, stride_in_1x1, dtype=dtype, name=f"{name}_{i}")
             for i in range(1, blocks)]
     return out
-

@@ -101,11 +101,13 @@ class DRNSeg(keras.Model):
         self.stages = [[ConvBN(ch[0], 7, padding=3, dtype=policy, name="layer0")],
                        self._conv_stack(ch[0], n[0], 1, 1, "layer1"),
                        self._conv_stack(ch[1], n[1], 2, 1, "layer2"),
-                       res_layer(n[2], ch[2], strides=2, dtype=policy, name="layer3"),
-                       res_layer(n[3], ch[3], strides=2, dtype=policy, name="layer4"),
-                       res_layer(n[4], ch[4], dilation_rate=2, dtype=policy, name="layer5")]
+                       res_layer(n[2], ch[2], strides=2, in_channels=ch[1], dtype=policy, name="layer3"),
+                       res_layer(n[3], ch[3], strides=2, in_channels=4 * ch[2], dtype=policy, name="layer4"),
+                       res_layer(n[4], ch[4], dilation_rate=2, in_channels=4 * ch[3], dtype=policy,
+                                 name="layer5")]
         if n[5]:
-            self.stages.append(res_layer(n[5], ch[5], dilation_rate=4, dtype=policy, name="layer6"))
+            self.stages.append(res_layer(n[5], ch[5], dilation_rate=4, in_channels=4 * ch[4], dtype=policy,
+                                         name="layer6"))
         if n[6]:
             self.stages.append(self._conv_stack(ch[6], n[6], 1, 2, "layer7"))
         if n[7]:

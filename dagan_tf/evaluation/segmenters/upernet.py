@@ -59,8 +59,10 @@ class UperNet(keras.Model):
         self.stem = [ConvBN(64, 3, 2, padding=1, dtype=policy, name="conv1"),
                      ConvBN(64, 3, padding=1, dtype=policy, name="conv2"),
                      ConvBN(128, 3, padding=1, dtype=policy, name="conv3")]
-        self.stages = [res_layer(n, width, strides=1 if i == 0 else 2, dtype=policy, name=f"layer{i + 1}")
-                       for i, (n, width) in enumerate(zip(self.blocks, (64, 128, 256, 512)))]
+        self.stages = [res_layer(n, width, strides=1 if i == 0 else 2, in_channels=in_channels, dtype=policy,
+                                 name=f"layer{i + 1}")
+                       for i, (n, width, in_channels) in enumerate(zip(self.blocks, (64, 128, 256, 512),
+                                                                       (128, 256, 512, 1024)))]
         self.ppm_conv = [ConvBN(512, 1, dtype=policy, name=f"ppm_conv_{i}") for i in range(len(POOL_SCALES))]
         self.ppm_last_conv = ConvBN(self.fpn_dim, 3, padding=1, dtype=policy, name="ppm_last_conv")
         self.fpn_in = [ConvBN(self.fpn_dim, 1, dtype=policy, name=f"fpn_in_{i}") for i in range(3)]
