@@ -7,5 +7,7 @@ papers used (pytorch-fid, clean-fid's KID, each segmenter's own evaluation scrip
 - `evaluate`: a generator on the test split -> `metrics.json` and a metrics section on the results page.
 - `callback`: `PeriodicEvaluation`, FID (and mIoU) during training.
 - `weights`: user-passed weight files, or the published ones fetched once into the Keras cache.
+- `segmenters`: DRN-D-105, UperNet-R101, DeepLab v2 in Keras with converters from their official
+  checkpoints and each one's evaluation pipeline (docs/evaluation_segmenters.md).
 Heavy modules are imported by their users, not here.
 """
