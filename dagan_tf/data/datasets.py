@@ -1,5 +1,8 @@
 """Every `dataset_mode`: find and pair the files, load them as the reference does, build the tf.data pipeline.
 
+(Over 350 lines: layouts, loading and the pipeline still share this file; their split into a dataset
+registry, loading and pipeline modules is issue 11's, with the architecture step.)
+
 Layouts (docs/reference.md, 'Datasets'; `{phase}` is 'train', or 'val' for the 'val' and 'test' phases):
 - coco, facades, deepfashion, demo: `{dataroot}/{phase}_label`, `{phase}_img` and (with instances)
   `{phase}_inst`, paired by file stem. coco in training also reads `{phase}_label_portrait` etc. when present.
