@@ -20,6 +20,17 @@ def _load(args):
     return load_config(args.config, parse_overrides(args.overrides))
 
 
+def _load_for_checkpoint(args, kind: str = "generator"):
+    """The config saved in `--checkpoint` (or `--config`'s), with `--set` and `--dataroot` on top."""
+    from dagan_tf.config import parse_overrides
+    from dagan_tf.models.loading import config_for_checkpoint
+
+    cfg = config_for_checkpoint(args.checkpoint, args.config, parse_overrides(args.overrides), kind=kind)
+    if getattr(args, "dataroot", None):
+        cfg = cfg.replace(dataroot=args.dataroot)
+    return cfg
+
+
 def _cmd_make_demo_data(args) -> int:
     from dagan_tf.data.demo import write_demo_dataset
 
@@ -57,9 +68,7 @@ def _cmd_train(args) -> int:
 def _cmd_generate(args) -> int:
     from dagan_tf.generate import generate_results
 
-    cfg = _load(args)
-    if args.dataroot:
-        cfg = cfg.replace(dataroot=args.dataroot)
+    cfg = _load_for_checkpoint(args)
     page = generate_results(
         cfg,
         args.checkpoint,
@@ -94,7 +103,7 @@ def _cmd_convert(args) -> int:
 def _cmd_export(args) -> int:
     from dagan_tf.export import export_generator
 
-    cfg = _load(args)
+    cfg = _load_for_checkpoint(args)
     out = export_generator(
         cfg, args.checkpoint, format=args.format, quantize=args.quantize, out=args.out, name=args.name,
         batch=args.batch,
@@ -131,9 +140,7 @@ def _cmd_fid(args) -> int:
 def _cmd_evaluate(args) -> int:
     from dagan_tf.evaluation.evaluate import evaluate, format_metrics_table
 
-    cfg = _load(args)
-    if args.dataroot:
-        cfg = cfg.replace(dataroot=args.dataroot)
+    cfg = _load_for_checkpoint(args)
     result = evaluate(
         cfg, args.checkpoint, metrics=args.metrics.split(","), how_many=args.how_many,
         batch_size=args.batch_size, inception_weights=args.inception_weights, segmenter=args.segmenter,

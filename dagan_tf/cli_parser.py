@@ -30,9 +30,13 @@ def _common() -> argparse.ArgumentParser:
     return common
 
 
-def _add_config_args(p: argparse.ArgumentParser, required: bool = True) -> None:
-    p.add_argument("--config", required=required,
-                   help="YAML config file (the presets are configs/<dataset>.yaml)")
+def _add_config_args(p: argparse.ArgumentParser, required: bool = True, in_checkpoint: bool = False) -> None:
+    """--config and --set; `in_checkpoint`: the checkpoint carries its config, --config is optional."""
+    text = "YAML config file, or a preset's name (ade20k, cityscapes, coco, demo, ...: configs/<name>.yaml)"
+    if in_checkpoint:
+        text += ("; default: the config saved in the checkpoint, whose network keys always win (needed "
+                 "for .keras files saved without one)")
+    p.add_argument("--config", required=required and not in_checkpoint, help=text)
     p.add_argument("--set", dest="overrides", action="extend", nargs="+", default=[], metavar="KEY=VALUE",
                    help="override config keys: --set ngf=16 batchSize=4 (several pairs, the flag repeatable)")
 
@@ -81,7 +85,7 @@ def _train_options(command) -> None:
 
 def _generate_options(command) -> None:
     p = command("generate", "generate images for the test split and an index.html results page")
-    _add_config_args(p)
+    _add_config_args(p, in_checkpoint=True)
     p.add_argument("--checkpoint", required=True, help="generator .keras file")
     p.add_argument("--encoder", default=None, help="encoder .keras file (use_vae: style from each photo)")
     p.add_argument("--dataroot", default=None, help="dataset folder (default: the config's dataroot)")
@@ -102,7 +106,7 @@ def _convert_options(command) -> None:
 
 def _export_options(command) -> None:
     p = command("export", "export a generator for serving: SavedModel, TFLite or ONNX")
-    _add_config_args(p)
+    _add_config_args(p, in_checkpoint=True)
     p.add_argument("--checkpoint", required=True, help="generator .keras file")
     p.add_argument("--format", choices=["saved_model", "tflite", "onnx"], default="saved_model",
                    help="saved_model (TF Serving; built in), tflite (needs the 'lite' extra: "
@@ -147,7 +151,7 @@ def _fid_options(command) -> None:
 
 def _evaluate_options(command) -> None:
     p = command("evaluate", "generate the test split and compute FID, KID, mIoU, accuracy")
-    _add_config_args(p)
+    _add_config_args(p, in_checkpoint=True)
     p.add_argument("--checkpoint", required=True, help="generator .keras file")
     p.add_argument("--dataroot", default=None, help="dataset root (default: the config's)")
     p.add_argument("--results-dir", default=None, help="results root (default: the config's results_dir)")

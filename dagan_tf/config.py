@@ -36,6 +36,8 @@ __all__ = [
     "config_from_dict",
     "parse_overrides",
     "parse_spade_norm",
+    "preset_names",
+    "preset_path",
     "save_config",
     "NUM_UPSAMPLING",
     "Overrides",
@@ -226,6 +228,37 @@ def _override_source(overrides: Mapping[str, Any], key: str) -> str:
     return f"--set {text}"
 
 
+def _presets_folder() -> str | None:
+    """Where the presets are: `configs/` of a checkout, or `dagan_tf/presets/` of an installed wheel
+    (setup.py ships `configs/` as that package data: one source)."""
+    package = os.path.dirname(os.path.abspath(__file__))
+    for folder in (os.path.join(os.path.dirname(package), "configs"), os.path.join(package, "presets")):
+        if os.path.isfile(os.path.join(folder, "demo.yaml")):
+            return folder
+    return None
+
+
+def preset_names() -> list[str]:
+    """The names `load_config` takes besides file paths: 'ade20k', 'cityscapes', 'coco', 'demo', ..."""
+    folder = _presets_folder()
+    if folder is None:
+        return []
+    return sorted(name[:-5] for name in os.listdir(folder) if name.endswith(".yaml"))
+
+
+def preset_path(path_or_name: str | os.PathLike) -> str:
+    """A config file's path: `path_or_name` itself when it is a file or looks like a path, else the
+    preset of that name (`preset_names()`)."""
+    text = os.fspath(path_or_name)
+    if os.path.exists(text) or os.sep in text or "/" in text or text.endswith((".yaml", ".yml")):
+        return text
+    folder = _presets_folder()
+    if folder is not None and os.path.isfile(os.path.join(folder, f"{text}.yaml")):
+        return os.path.join(folder, f"{text}.yaml")
+    raise ConfigError(f"config file not found: {text} (not a file, nor a preset name: "
+                      f"{', '.join(preset_names()) or 'no presets installed'})")
+
+
 def _read_yaml_mapping(source: str) -> dict[str, Any]:
     if not os.path.isfile(source):
         raise ConfigError(f"config file not found: {source}")
@@ -242,17 +275,21 @@ def _read_yaml_mapping(source: str) -> dict[str, Any]:
     return loaded
 
 
-def load_config(path: str | os.PathLike | None, overrides: Mapping[str, Any] | None = None) -> DAGANConfig:
+def load_config(path: str | os.PathLike | None, overrides: Mapping[str, Any] | None = None,
+                base: Mapping[str, Any] | None = None) -> DAGANConfig:
     """Read a YAML file (or the defaults when `path` is None) and apply `overrides` (`parse_overrides`).
 
-    Raises ConfigError naming the file and the key at fault, or `--set KEY=VALUE` when an override is.
+    `path` is a file or a preset's name (`load_config("ade20k")`: `configs/ade20k.yaml`, shipped in the
+    package as `dagan_tf.presets`; `preset_names()` lists them). `base`: values under the file's (e.g. a
+    checkpoint's saved config). Raises ConfigError naming the file and the key at fault, or
+    `--set KEY=VALUE` when an override is.
     """
-    values: dict[str, Any] = {}
+    values: dict[str, Any] = dict(base or {})
     source = ""
     if path is not None:
-        source = os.fspath(path)
-        values.update(_read_yaml_mapping(source))
-        for key, value in values.items():  # wrong keys and types of the file, blamed on the file
+        source = preset_path(path)
+        from_file = _read_yaml_mapping(source)
+        for key, value in from_file.items():  # wrong keys and types of the file, blamed on the file
             if key not in _FIELDS:
                 raise ConfigError(f"unknown config key '{key}' in {source}.{suggest(key, _FIELDS)}", key=key)
             values[key] = _coerce(key, value, source)

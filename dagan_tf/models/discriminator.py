@@ -5,6 +5,7 @@ from keras import ops
 
 from dagan_tf.config import DAGANConfig
 from dagan_tf.layers import AvgPoolExcludePad, ConvNorm, SpectralConv2D
+from dagan_tf.models.configured import ConfiguredNetwork
 
 #: The reference's `padw = ceil((kw - 1) / 2)` for kw = 4: symmetric padding 2 on every side.
 _KW, _PADW = 4, 2
@@ -70,18 +71,31 @@ class NLayerDiscriminator(keras.layers.Layer):
                 "norm_D": self.norm_D, "init_gain": self.init_gain}
 
 
-def build_discriminator(config: DAGANConfig, name: str = "dagan_discriminator") -> keras.Model:
-    """The discriminator, built for any input size.
+@keras.saving.register_keras_serializable(package="dagan_tf")
+class DAGANDiscriminator(ConfiguredNetwork):
+    """The multi-scale discriminator, built from a `DAGANConfig` (kept as `dagan_config`), any input size.
 
     Input: `concat[semantic_map, image]` `(batch, height, width, semantic_nc + 3)`.
     Output: a list of `num_D` scales, each the list of every block's output (last: logits).
+
+    Args:
+        dagan_config: the `DAGANConfig` (or its dict) whose network keys define the discriminator.
+        name: the model's name. Defaults to "dagan_discriminator".
     """
-    inp = keras.Input((None, None, config.semantic_nc + 3), name="semantic_map_and_image")
-    x, outputs = inp, []
-    for i in range(config.num_D):
-        scale = NLayerDiscriminator(config.ndf, config.n_layers_D, config.norm_D,
-                                    init_gain=config.init_variance, name=f"discriminator_{i}")
-        outputs.append(scale(x))
-        if i != config.num_D - 1:
-            x = AvgPoolExcludePad(name=f"downsample_{i}")(x)
-    return keras.Model(inp, outputs, name=name)
+
+    def __init__(self, dagan_config: DAGANConfig, name: str = "dagan_discriminator", **kwargs):
+        config = dagan_config
+        inp = keras.Input((None, None, config.semantic_nc + 3), name="semantic_map_and_image")
+        x, outputs = inp, []
+        for i in range(config.num_D):
+            scale = NLayerDiscriminator(config.ndf, config.n_layers_D, config.norm_D,
+                                        init_gain=config.init_variance, name=f"discriminator_{i}")
+            outputs.append(scale(x))
+            if i != config.num_D - 1:
+                x = AvgPoolExcludePad(name=f"downsample_{i}")(x)
+        super().__init__(inp, outputs, dagan_config, name=name, **kwargs)
+
+
+def build_discriminator(config: DAGANConfig, name: str = "dagan_discriminator") -> DAGANDiscriminator:
+    """The discriminator for `config` (a `DAGANDiscriminator`)."""
+    return DAGANDiscriminator(config, name=name)

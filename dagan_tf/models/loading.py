@@ -13,11 +13,17 @@ from __future__ import annotations
 import os
 import zipfile
 
+from typing import Any, Mapping
+
 import keras
 
-from dagan_tf.models.discriminator import NLayerDiscriminator
+from dagan_tf.config import ConfigError, DAGANConfig, config_from_dict, load_config
+from dagan_tf.models.configured import NETWORK_KEYS, saved_dagan_config
+from dagan_tf.models.discriminator import DAGANDiscriminator, NLayerDiscriminator
+from dagan_tf.models.encoder import DAGANEncoder
+from dagan_tf.models.generator import DAGANGenerator
 
-__all__ = ["CheckpointError", "NETWORK_KINDS", "load_network", "network_kind"]
+__all__ = ["CheckpointError", "NETWORK_KINDS", "config_for_checkpoint", "load_network", "network_kind"]
 
 NETWORK_KINDS = ("generator", "discriminator", "encoder")
 #: What a saved `.keras` archive always holds (Keras 3's `saving_lib`).
@@ -29,7 +35,13 @@ class CheckpointError(ValueError):
 
 
 def network_kind(model: keras.Model) -> str:
-    """'discriminator' (holds NLayerDiscriminator scales), 'encoder' (two outputs: mu, logvar) or 'generator'."""
+    """'discriminator' (holds NLayerDiscriminator scales), 'encoder' (two outputs: mu, logvar) or 'generator'.
+
+    The class says it for networks saved with their config; older files are told by their structure."""
+    for cls, kind in ((DAGANGenerator, "generator"), (DAGANDiscriminator, "discriminator"),
+                      (DAGANEncoder, "encoder")):
+        if isinstance(model, cls):
+            return kind
     if any(isinstance(layer, NLayerDiscriminator) for layer in model.layers):
         return "discriminator"
     if len(model.outputs) == 2 and len(model.inputs) == 1:
@@ -66,8 +78,6 @@ def load_network(path, kind: str | None = None, purpose: str = "") -> keras.Mode
     """
     if kind is not None and kind not in NETWORK_KINDS:
         raise ValueError(f"kind={kind!r} is not one of {', '.join(NETWORK_KINDS)}")
-    import dagan_tf  # noqa: F401  (registers every custom layer and network class)
-
     path = os.fspath(path)
     what = kind or "network"
     if not os.path.isfile(path):
@@ -85,3 +95,40 @@ def load_network(path, kind: str | None = None, purpose: str = "") -> keras.Mode
         needs = f"{purpose} needs" if purpose else "this needs"
         raise CheckpointError(f"{path} is a {found}, {needs} a {kind} (the *_net_{kind[0].upper()}.keras file)")
     return model
+
+
+
+def config_for_checkpoint(path, config_path=None, overrides: Mapping[str, Any] | None = None,
+                          kind: str = "generator") -> DAGANConfig:
+    """The config to use a saved network with: the one the file carries, or `config_path`'s
+    (`--config`) data keys with the file's network keys, and `overrides` (`--set`) on top.
+
+    The network keys (NETWORK_KEYS[kind]: sizes, ngf, norms...) always come from the file; an
+    override that would change one is refused naming it. A file saved without its config
+    (dagan-tf 0.1, plain functional models) needs `config_path`, which is then used as it is.
+    Raises FileNotFoundError, CheckpointError (not a valid `.keras` file) or ConfigError.
+    """
+    path = os.fspath(path)
+    from_file = None if config_path is None else load_config(config_path, overrides)  # its errors first
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f"{kind} checkpoint not found: {path}")
+    saved = None
+    if path.endswith(".keras"):
+        _check_archive(path)
+        saved = saved_dagan_config(path)
+    if saved is None:
+        if from_file is None:
+            beside = os.path.join(os.path.dirname(os.path.abspath(path)), "config.yaml")
+            hint = f" (its run's config is probably {beside})" if os.path.isfile(beside) else ""
+            raise ConfigError(f"{path} was saved without its config (an older file or not a .keras file): pass "
+                              f"--config with the config it was trained with{hint}")
+        return from_file
+    saved_config = config_from_dict(saved, source=f"the config saved in {path}")
+    overrides = overrides or {}
+    for key in NETWORK_KEYS[kind]:
+        if key in overrides and overrides[key] != getattr(saved_config, key):
+            raise ConfigError(f"--set {key}={overrides[key]}: {path} holds a {kind} built with {key}="
+                              f"{getattr(saved_config, key)!r}; its network keys come from the file", key=key)
+    if from_file is None:
+        return load_config(None, overrides, base=saved_config.to_dict())
+    return from_file.replace(**{key: getattr(saved_config, key) for key in NETWORK_KEYS[kind]})

@@ -22,7 +22,7 @@ from typing import Mapping
 import keras
 import numpy as np
 
-from dagan_tf.config import DAGANConfig, load_config
+from dagan_tf.config import DAGANConfig, load_config, preset_path
 
 __all__ = [
     "run_demo",
@@ -47,16 +47,8 @@ _SCORED_SCENES = 16
 
 
 def demo_config_path() -> str:
-    """`configs/demo.yaml` of the source tree this package runs from, else of the working directory."""
-    here = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-    for root in (here, os.getcwd()):
-        path = os.path.join(root, "configs", "demo.yaml")
-        if os.path.isfile(path):
-            return path
-    raise FileNotFoundError(
-        f"configs/demo.yaml not found beside the package ({here}) nor in the working directory "
-        f"({os.getcwd()}); run the demo from a checkout of dagan-tf (pip install -e .)"
-    )
+    """The `demo` preset: `configs/demo.yaml` of a checkout, or the copy an installed wheel ships."""
+    return preset_path("demo")
 
 
 def demo_config(out_dir: str, overrides: Mapping | None = None) -> DAGANConfig:
