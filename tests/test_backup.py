@@ -119,3 +119,70 @@ def test_a_full_disk_during_a_backup_leaves_nothing_and_names_the_path(tmp_path,
     assert os.listdir(tmp_path / "backup") == ["step-000000002"]  # no partial folder, the old one intact
     monkeypatch.undo()
     assert TrainingBackup(tmp_path / "backup", m).restore()["step"] == 2
+
+
+def _two_branch_net(first: str):
+    """A network with two parallel Dense layers 'a' and 'b' (their sum), created and called in the
+    order `first` says."""
+    inp = keras.Input((3,))
+    branches = [keras.layers.Dense(2, name=name)(inp) for name in (first, "ab".replace(first, ""))]
+    return keras.Model(inp, keras.layers.Add(name="sum")(branches), name="g")
+
+
+def _with_generator(m, generator):
+    m.generator = generator
+    m.g_optimizer = keras.optimizers.Adam(1e-3, name="g_opt")
+    m.g_optimizer.build(m.generator.trainable_variables + m.encoder.trainable_variables)
+    m.variables = [v for n in (m.generator, m.discriminator, m.encoder) for v in n.variables] + [m.extra]
+    return m
+
+
+def test_a_backup_restores_by_name_when_the_variables_are_created_in_another_order(tmp_path):
+    rng = np.random.default_rng(1)
+    before = _with_generator(stand_in_dagan(), _two_branch_net(first="a"))
+    scramble_variables(before, rng)
+    TrainingBackup(tmp_path / "b", before).save(5)
+    after = _with_generator(stand_in_dagan(), _two_branch_net(first="b"))
+    assert [v.path for v in after.generator.variables] == ["b/kernel", "b/bias", "a/kernel", "a/bias"]
+    assert [v.path for v in before.generator.variables] == ["a/kernel", "a/bias", "b/kernel", "b/bias"]
+    scramble_variables(after, rng)
+    assert TrainingBackup(tmp_path / "b", after).restore()["step"] == 5
+    want = {v.path: np.array(v) for v in before.generator.variables + before.g_optimizer.variables}
+    got = {v.path: np.array(v) for v in after.generator.variables + after.g_optimizer.variables}
+    assert sorted(want) == sorted(got)
+    assert max(np.abs(want[k] - got[k]).max() for k in want) == 0.0  # restored by name, not by position
+    x = rng.standard_normal((4, 3)).astype(np.float32)
+    np.testing.assert_array_equal(before.generator(x), after.generator(x))
+
+
+def test_a_backup_whose_variables_differ_is_refused_naming_them(tmp_path):
+    m = stand_in_dagan()
+    TrainingBackup(tmp_path / "b", m).save(2)
+    renamed = _with_generator(stand_in_dagan(), small_net("gen"))  # the same shapes, other layer names
+    with pytest.raises(ValueError, match=(
+            r"^backup .*step-000000002 does not fit the model: the model's generator/gen_dense/kernel, "
+            r"generator/gen_dense/bias, generator/gen_bn/gamma \(and \d+ more\) are not in it; it holds "
+            r"generator/g_dense/kernel, generator/g_dense/bias, generator/g_bn/gamma \(and \d+ more\), which the model has not\. Was it written with another config\?")):
+        TrainingBackup(tmp_path / "b", renamed).restore()
+    assert [v.path for v in renamed.generator.variables][:3] == ["gen_dense/kernel", "gen_dense/bias", "gen_bn/gamma"]
+
+
+def test_a_positional_backup_of_dagan_tf_0_1_still_restores(tmp_path):
+    """Format 1 stored `<group>/<index>` in creation order and meta.json without 'format'."""
+    import json
+
+    rng = np.random.default_rng(2)
+    m = stand_in_dagan()
+    scramble_variables(m, rng)
+    want = backup_values(m)
+    folder = tmp_path / "b" / "step-000000003"
+    folder.mkdir(parents=True)
+    groups = TrainingBackup("unused", m).groups()
+    np.savez(folder / "state.npz", **{f"{g}/{i:05d}": np.array(v) for g, vs in groups.items()
+                                      for i, v in enumerate(vs)})
+    listing = {g: [[v.path, list(v.shape)] for v in vs] for g, vs in groups.items()}
+    (folder / "meta.json").write_text(json.dumps({"step": 3, "variables": listing}))
+    scramble_variables(m, rng)
+    assert TrainingBackup(tmp_path / "b", m).restore()["step"] == 3
+    got = backup_values(m)
+    assert max(np.abs(want[k] - got[k]).max() for k in want) == 0.0

@@ -131,3 +131,41 @@ def test_cli_export_and_generate_name_the_bad_file(tmp_path, network_files, caps
     assert cli.main(["generate", "--config", cfg, "--checkpoint", str(truncated)]) == 2
     assert _last_error_line(capsys).startswith(f"dagan-tf generate: error: {truncated} is not a valid .keras file")
     assert not os.path.exists(out)
+
+
+def test_a_wheel_of_the_checkout_ships_the_presets_and_load_config_finds_them(tmp_path):
+    """configs/ is the one source of the presets; the wheel carries them as dagan_tf/presets/, and an
+    installed copy (no checkout beside it) loads `load_config("ade20k")` by name."""
+    tracked = subprocess.run(["git", "ls-files", "-z"], cwd=REPO, capture_output=True, check=True).stdout
+    source = tmp_path / "source"
+    for name in tracked.decode().split("\0"):
+        if name and os.path.isfile(os.path.join(REPO, name)):
+            os.makedirs(source / os.path.dirname(name), exist_ok=True)
+            with open(os.path.join(REPO, name), "rb") as f:
+                (source / name).write_bytes(f.read())
+    wheels = tmp_path / "wheels"
+    subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", str(source),
+                    "-w", str(wheels)], check=True, capture_output=True)
+    (wheel,) = wheels.glob("dagan_tf-*.whl")
+    configs = sorted(n for n in os.listdir(os.path.join(REPO, "configs")) if n.endswith(".yaml"))
+    with zipfile.ZipFile(wheel) as archive:
+        shipped = sorted(n[len("dagan_tf/presets/"):] for n in archive.namelist() if n.startswith("dagan_tf/presets/"))
+        assert shipped == configs
+        for name in configs:
+            with open(os.path.join(REPO, "configs", name), "rb") as f:
+                assert archive.read(f"dagan_tf/presets/{name}") == f.read()
+        assert "dagan_tf/paint/static/index.html" in archive.namelist()
+
+    site = tmp_path / "site"
+    subprocess.run([sys.executable, "-m", "pip", "install", "--no-deps", "-q", "--target", str(site), str(wheel)],
+                   check=True, capture_output=True)
+    code = ("import dagan_tf, dagan_tf.config as c, dagan_tf.training.demo as d; print(dagan_tf.__file__); "
+            "print(c.preset_names()); cfg = c.load_config('ade20k'); print(cfg.dataset_mode, cfg.label_nc); "
+            "print(d.demo_config_path())")
+    env = {**os.environ, "PYTHONPATH": str(site), "TF_CPP_MIN_LOG_LEVEL": "3"}
+    out = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, env=env, capture_output=True, text=True,
+                         check=True).stdout.strip().splitlines()
+    assert out[0] == str(site / "dagan_tf" / "__init__.py")  # the installed copy, not the checkout
+    assert out[1] == str([n[:-5] for n in configs])
+    assert out[2] == "ade20k 150"
+    assert out[3] == str(site / "dagan_tf" / "presets" / "demo.yaml")

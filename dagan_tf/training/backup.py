@@ -6,6 +6,12 @@ attributes. `TrainingBackup` writes every variable of G, D, E (trainable or not:
 batch-norm statistics), both optimizers (moments and iteration counters, which drive the lr
 schedule and the VAE noise) and the step.
 
+Every value is stored under its variable's name, `<group>/<variable path>` (`generator/head_0/conv_0/kernel`,
+`g_optimizer/iteration`, `g_optimizer/fc_kernel_momentum`...), and restored by that name: the order in which the model
+creates its variables does not matter, and a backup whose names or shapes differ from the model's
+is refused naming the first differing variables (backups of dagan-tf 0.1, stored by position,
+still restore by position).
+
 A backup is written into a temporary folder and renamed into place (`dagan_tf.files.atomic_path`),
 so a kill at any moment leaves the previous or the new backup whole; a failed write (disk full)
 leaves nothing and names the folder. The two newest backups are kept: a backup that cannot be read
@@ -30,6 +36,8 @@ __all__ = ["TrainingBackup", "CorruptBackupError", "KEEP_BACKUPS"]
 _STATE_FILE = "state.npz"
 _META_FILE = "meta.json"
 _STEP_DIR = "step-"
+#: meta.json "format": 2 = values stored by variable name; absent = by position (dagan-tf 0.1).
+_FORMAT = 2
 #: Backups kept: the newest, and the one before it in case the newest cannot be read.
 KEEP_BACKUPS = 2
 
@@ -66,6 +74,23 @@ class TrainingBackup:
         seen = {id(v) for vs in groups.values() for v in vs}
         groups["model"] = [v for v in model.variables if id(v) not in seen]
         return groups
+
+    def named_variables(self) -> dict[str, object]:
+        """`{"<group>/<variable path>": variable}` in `groups()` order (an optimizer's path without its
+        own name); a path that occurs twice in a group gets `#2`, `#3`... in creation order."""
+        named = {}
+        for group, variables in self.groups().items():
+            owner = getattr(self.model, group, None)
+            # an optimizer's variables are "<its name>/iteration", ...: the name is not part of the state
+            prefix = f"{owner.name}/" if isinstance(owner, keras.optimizers.Optimizer) else ""
+            for var in variables:
+                name = var.path[len(prefix):] if prefix and var.path.startswith(prefix) else var.path
+                key, n = f"{group}/{name}", 1
+                while key in named:
+                    n += 1
+                    key = f"{group}/{name}#{n}"
+                named[key] = var
+        return named
 
     # -- finding ------------------------------------------------------------------------------
     def _committed(self) -> list[tuple[int, str]]:
@@ -110,17 +135,16 @@ class TrainingBackup:
             os.makedirs(tmp)
             state_path = os.path.join(tmp, _STATE_FILE)
             with zipfile.ZipFile(state_path, "w", zipfile.ZIP_STORED, allowZip64=True) as zf:
-                for group, variables in self.groups().items():
-                    names[group] = []
-                    for i, var in enumerate(variables):
-                        value = np.asarray(keras.ops.convert_to_numpy(var))
-                        with zf.open(f"{group}/{i:05d}.npy", "w", force_zip64=True) as f:
-                            np.lib.format.write_array(f, value, allow_pickle=False)
-                        names[group].append([var.path, list(value.shape)])
+                for key, var in self.named_variables().items():
+                    value = np.asarray(keras.ops.convert_to_numpy(var))
+                    with zf.open(f"{key}.npy", "w", force_zip64=True) as f:
+                        np.lib.format.write_array(f, value, allow_pickle=False)
+                    group = key.split("/", 1)[0]
+                    names.setdefault(group, []).append([key, list(value.shape)])
             _fsync(state_path)
             meta_path = os.path.join(tmp, _META_FILE)
             with open(meta_path, "w", encoding="utf-8") as f:
-                json.dump({"step": int(step), **meta, "variables": names, "time": time.time()}, f)
+                json.dump({"step": int(step), **meta, "format": _FORMAT, "variables": names, "time": time.time()}, f)
             _fsync(meta_path)
         for _, old in self._committed()[:-KEEP_BACKUPS]:
             shutil.rmtree(old, ignore_errors=True)
@@ -129,33 +153,62 @@ class TrainingBackup:
 
     # -- reading ------------------------------------------------------------------------------
     def _read(self, path: str, meta: dict) -> list[tuple[object, np.ndarray]]:
-        """[(variable, value)] of one backup, every shape checked, nothing assigned yet.
+        """[(variable, value)] of one backup, every name and shape checked, nothing assigned yet.
         Raises ValueError for another model, CorruptBackupError for unreadable files."""
-        saved = meta.get("variables", {})
-        pairs = []
         try:
             with np.load(os.path.join(path, _STATE_FILE), allow_pickle=False) as state:
-                for group, variables in self.groups().items():
-                    listed = saved.get(group, [])
-                    if len(listed) != len(variables):
-                        raise ValueError(
-                            f"backup {path}: '{group}' holds {len(listed)} variables but the model has "
-                            f"{len(variables)}; was it written with another config? (delete {self.folder} "
-                            "to start over)")
-                    for i, var in enumerate(variables):
-                        value = state[f"{group}/{i:05d}"]
-                        if tuple(value.shape) != tuple(var.shape):
-                            raise ValueError(
-                                f"backup {path}: variable {listed[i][0]} has shape {tuple(value.shape)} but "
-                                f"the model's {var.path} has {tuple(var.shape)}; was it written with another "
-                                "config?")
-                        pairs.append((var, value))
+                if meta.get("format") == _FORMAT:
+                    return self._pairs_by_name(path, state)
+                return self._pairs_by_position(path, meta, state)
         except (OSError, zipfile.BadZipFile, KeyError, EOFError) as e:
             raise CorruptBackupError(f"backup {path} is corrupt ({_STATE_FILE}: {e})") from None
         except ValueError as e:
             if str(e).startswith(f"backup {path}"):
                 raise
             raise CorruptBackupError(f"backup {path} is corrupt ({_STATE_FILE}: {e})") from None
+
+    def _pairs_by_name(self, path: str, state) -> list[tuple[object, np.ndarray]]:
+        named = self.named_variables()
+        stored = set(state.files)
+        missing = [key for key in named if key not in stored]
+        extra = [key for key in state.files if key not in named]  # in the order they were saved
+        if missing or extra:
+            parts = [f"'{group}' holds {count} variables but the model has {len(keys)}"
+                     for group, keys, count in _group_counts(named, stored) if len(keys) != count]
+            if missing:
+                parts.append(f"the model's {_first(missing)} {'is' if len(missing) == 1 else 'are'} not in it")
+            if extra:
+                parts.append(f"it holds {_first(extra)}, which the model has not")
+            raise ValueError(f"backup {path} does not fit the model: {'; '.join(parts)}. Was it written with "
+                             f"another config? (delete {self.folder} to start over)")
+        pairs = []
+        for key, var in named.items():
+            value = state[key]
+            if tuple(value.shape) != tuple(var.shape):
+                group, name = key.split("/", 1)
+                raise ValueError(f"backup {path}: {group} variable {name} has shape {tuple(value.shape)} but the "
+                                 f"model's has {tuple(var.shape)}; was it written with another config?")
+            pairs.append((var, value))
+        return pairs
+
+    def _pairs_by_position(self, path: str, meta: dict, state) -> list[tuple[object, np.ndarray]]:
+        """Backups of dagan-tf 0.1: `<group>/<index>` in creation order."""
+        saved, pairs = meta.get("variables", {}), []
+        for group, variables in self.groups().items():
+            listed = saved.get(group, [])
+            if len(listed) != len(variables):
+                raise ValueError(
+                    f"backup {path}: '{group}' holds {len(listed)} variables but the model has "
+                    f"{len(variables)}; was it written with another config? (delete {self.folder} "
+                    "to start over)")
+            for i, var in enumerate(variables):
+                value = state[f"{group}/{i:05d}"]
+                if tuple(value.shape) != tuple(var.shape):
+                    raise ValueError(
+                        f"backup {path}: variable {listed[i][0]} has shape {tuple(value.shape)} but "
+                        f"the model's {var.path} has {tuple(var.shape)}; was it written with another "
+                        "config?")
+                pairs.append((var, value))
         return pairs
 
     def restore(self) -> dict | None:
@@ -181,6 +234,19 @@ class TrainingBackup:
             raise CorruptBackupError(f"{corrupt[-1]}, and no older backup is left in {self.folder} "
                                      f"(delete the folder to start over)")
         return None
+
+
+def _group_counts(named: dict, stored: set) -> list[tuple[str, list[str], int]]:
+    """(group, the model's keys in it, how many the backup holds) for every group of either."""
+    groups = sorted({k.split("/", 1)[0] for k in named} | {k.split("/", 1)[0] for k in stored})
+    return [(g, [k for k in named if k.startswith(g + "/")], sum(k.startswith(g + "/") for k in stored))
+            for g in groups]
+
+
+def _first(keys: list[str], shown: int = 3) -> str:
+    """The first `shown` variable names, and how many more."""
+    more = f" (and {len(keys) - shown} more)" if len(keys) > shown else ""
+    return ", ".join(keys[:shown]) + more
 
 
 def _fsync(path: str) -> None:
