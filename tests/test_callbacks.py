@@ -30,13 +30,20 @@ def test_crossed_fires_once_per_multiple():
 
 
 def _drive(callbacks, model, progress, epoch, batches, per_call=1, logs=None):
-    """Call the callbacks like one `fit` epoch of `batches` steps, `per_call` steps per execution."""
+    """Call the callbacks like one `fit` epoch of `batches` steps, `per_call` steps per execution;
+    `model.step` counts the steps run, as DAGAN.step does (it starts where `progress` says)."""
+    if getattr(model, "step", None) is None:
+        model.step = keras.Variable(0, dtype="int64", trainable=False, name="step")
+    model.step.assign(progress.step)
     for cb in callbacks:
         cb.set_model(model)
         cb.on_epoch_begin(epoch)
+    done = 0
     for end in range(per_call - 1, batches + per_call - 1, per_call):
         end = min(end, batches - 1)
-        step_logs = logs(progress.step + (end % per_call) + 1) if logs else {}
+        model.step.assign_add(end + 1 - done)  # the steps this execution ran
+        done = end + 1
+        step_logs = logs(int(model.step)) if logs else {}
         for cb in callbacks:
             cb.on_train_batch_end(end, step_logs)
     for cb in callbacks:

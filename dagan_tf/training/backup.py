@@ -49,9 +49,9 @@ class CorruptBackupError(ValueError):
 class TrainingBackup:
     """All training state of a `DAGAN` model in `folder/step-<N>/` (`state.npz` + `meta.json`).
 
-    Groups of variables, in a fixed order: generator, discriminator, encoder (every variable:
-    trainable, spectral-norm u/v, batch-norm statistics), g_optimizer, d_optimizer (moments and
-    iteration counters) and any other variable of the model (e.g. seed generators).
+    Groups of variables: generator, discriminator, encoder (every variable: trainable, spectral-norm
+    u/v, batch-norm statistics), g_optimizer, d_optimizer (moments and iteration counters), step
+    (`DAGAN.step`) and any other variable of the model (e.g. seed generators).
 
     `warnings` collects what `latest()` / `restore()` passed over (corrupt backups), for the run to
     print.
@@ -71,6 +71,8 @@ class TrainingBackup:
             "g_optimizer": list(model.g_optimizer.variables),
             "d_optimizer": list(model.d_optimizer.variables),
         }
+        if getattr(model, "step", None) is not None:
+            groups["step"] = [model.step]  # DAGAN's one step counter
         seen = {id(v) for vs in groups.values() for v in vs}
         groups["model"] = [v for v in model.variables if id(v) not in seen]
         return groups
@@ -195,6 +197,8 @@ class TrainingBackup:
         """Backups of dagan-tf 0.1: `<group>/<index>` in creation order."""
         saved, pairs = meta.get("variables", {}), []
         for group, variables in self.groups().items():
+            if group == "step" and group not in saved:
+                continue  # 0.1 had no step variable: resume.restore sets it from meta["step"]
             listed = saved.get(group, [])
             if len(listed) != len(variables):
                 raise ValueError(

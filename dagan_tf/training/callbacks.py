@@ -2,10 +2,11 @@
 (`backup.TrainingBackup`) and the demo's time budget. The CSV and TensorBoard logs are in `logs.py`.
 
 Every callback reads the run's global step from one shared `TrainingProgress`, which
-`ProgressTracker` (first in the callback list) advances. The run (run.py) calls `fit` once per
-epoch (resumed epochs start mid-way), so Keras' own batch index restarts at every call; the global
-step does not. With `steps_per_execution = k` Keras reports every k steps, so periodic actions fire
-when the step *crosses* a multiple of their frequency.
+`ProgressTracker` (first in the callback list) sets from the model's one step counter
+(`DAGAN.step`, saved with the training state), never from Keras' batch index (which restarts at
+every `fit` call: the run calls `fit` once per epoch, and resumed epochs start mid-way). With
+`steps_per_execution = k` Keras reports every k steps, so periodic actions fire when the step
+*crosses* a multiple of their frequency.
 """
 
 from __future__ import annotations
@@ -69,10 +70,8 @@ class TrainingProgress:
         self.steps_per_epoch = int(steps_per_epoch)
         self.total_epochs = int(total_epochs)
         self.step = int(step)
-        self.epoch_start_step = int(step)
         self.stop_requested = False
         self.last_logs: dict[str, float] = {}
-        self.fit_steps: int | None = None  # steps in the data of the current fit call, if known
 
     @property
     def total_steps(self) -> int:
@@ -95,21 +94,12 @@ class _ProgressCallback(keras.callbacks.Callback):
 
 
 class ProgressTracker(_ProgressCallback):
-    """Advances `progress.step` and keeps the last step's logs as floats. Put it first.
-
-    With `steps_per_execution = k`, Keras reports `batch = begin + k - 1` even when the data ran out
-    before (the last call of an epoch of `n` steps, `n % k != 0`), so the count is capped at
-    `progress.fit_steps`, the steps the current `fit` call's data holds.
-    """
-
-    def on_epoch_begin(self, epoch, logs=None):
-        self.progress.epoch_start_step = self.progress.step
+    """Sets `progress.step` from the model's step counter (`model.step`: the iterations the model has
+    really run, also when `steps_per_execution` ends an epoch's last call early) and keeps the last
+    step's logs as floats. Put it first."""
 
     def on_train_batch_end(self, batch, logs=None):
-        done = int(batch) + 1
-        if self.progress.fit_steps is not None:
-            done = min(done, self.progress.fit_steps)
-        self.progress.step = self.progress.epoch_start_step + done
+        self.progress.step = int(keras.ops.convert_to_numpy(self.model.step))
         self.progress.last_logs = {k: _scalar(v) for k, v in (logs or {}).items()}
 
 

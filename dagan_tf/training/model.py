@@ -113,11 +113,22 @@ class DAGAN(keras.Model):
         self.__dict__["_vgg_loss"] = None if config.no_vgg_loss else vgg_loss
         self.g_optimizer = None
         self.d_optimizer = None
+        # The run's one step counter (see `step`). Every replica adds 1 per iteration; one counts.
+        self._step = keras.Variable(0, dtype="int64", trainable=False, name="step",
+                                    aggregation="only_first_replica")
         self.built = True
 
     @property
     def vgg_loss(self):
         return self.__dict__["_vgg_loss"]
+
+    @property
+    def step(self):
+        """The run's one step counter: iterations done since the run's start, an int64 variable saved
+        with the training state. The VAE noise, the epoch, the data to skip on a resume, every log and
+        every periodic action derive from it. (The optimizers' own `iterations`, which position the lr
+        schedules, count the same updates; a backup checks that they agree.)"""
+        return self._step
 
     # ------------------------------------------------------------------------------------------
     @property
@@ -173,19 +184,20 @@ class DAGAN(keras.Model):
         instance = None if self.config.no_instance else data["instance"]
         return semantic_map(data["label"], instance, self.config)
 
-    def _noise(self, shape, phase: int):
-        """eps ~ N(0, 1) for the reparameterisation: a function of (seed, D's step, replica,
-        phase), so it is reproducible, differs across replicas and survives a resume."""
-        step = ops.cast(self.d_optimizer.iterations, "int32")
+    def _noise(self, shape, phase: int, step=None):
+        """eps ~ N(0, 1) for the reparameterisation: a function of (seed, step, replica, phase), so
+        it is reproducible, differs across replicas and survives a resume. `step`: the iteration in
+        progress (default: `self.step` now)."""
+        step = ops.cast(self.step if step is None else step, "int32")
         seed = tf.stack([tf.constant(self.config.seed, tf.int32), step])
         seed = tf.random.experimental.stateless_fold_in(seed, _replica_id() * 2 + phase)
         return tf.random.stateless_normal(shape, seed=seed, dtype=tf.float32)
 
-    def encode(self, image, phase: int, training: bool = True):
+    def encode(self, image, phase: int, training: bool = True, step=None):
         """E(image) -> (z, mu, logvar), `z = mu + exp(logvar / 2) * eps`."""
         mu, logvar = self.encoder(image, training=training)
         mu, logvar = ops.cast(mu, "float32"), ops.cast(logvar, "float32")
-        eps = self._noise(ops.shape(mu), phase)
+        eps = self._noise(ops.shape(mu), phase, step)
         return mu + ops.exp(0.5 * logvar) * eps, mu, logvar
 
     def _generate(self, semantic, z, training: bool):
@@ -205,13 +217,13 @@ class DAGAN(keras.Model):
         return pred_fake, pred_real
 
     # ------------------------------------------------------------------------------------------
-    def generator_losses(self, semantic, image):
+    def generator_losses(self, semantic, image, step=None):
         """The G step's forward pass: ({name: loss on the local batch}, fake). G_KLD includes
         lambda_kld, G_GAN_Feat lambda_feat, G_VGG lambda_vgg (as the reference's dict)."""
         cfg = self.config
         losses, z = {}, None
         if cfg.use_vae:
-            z, mu, logvar = self.encode(image, phase=0)
+            z, mu, logvar = self.encode(image, phase=0, step=step)
             losses["G_KLD"] = kld_loss(mu, logvar) * cfg.lambda_kld
         fake = self._generate(semantic, z, training=True)
         pred_fake, pred_real = self.discriminate(semantic, fake, image)
@@ -222,13 +234,13 @@ class DAGAN(keras.Model):
             losses["G_VGG"] = self.vgg_loss(fake, image) * cfg.lambda_vgg
         return losses, fake
 
-    def discriminator_losses(self, semantic, image):
+    def discriminator_losses(self, semantic, image, step=None):
         """The D step's forward pass: a fake from the current G (no gradient), then
         {D_fake, D_real} on the local batch."""
         cfg = self.config
         z = None
         if cfg.use_vae:
-            z, _, _ = self.encode(image, phase=1)
+            z, _, _ = self.encode(image, phase=1, step=step)
         fake = ops.stop_gradient(self._generate(semantic, z, training=True))
         pred_fake, pred_real = self.discriminate(semantic, fake, image)
         return {
@@ -253,6 +265,7 @@ class DAGAN(keras.Model):
         learning rates this step used."""
         if self.g_optimizer is None:
             raise RuntimeError("DAGAN.train_step before compile(): call model.compile() first")
+        step = ops.convert_to_tensor(self.step)  # the iteration in progress
         semantic = self.semantic_map(data)
         image = ops.cast(data["image"], "float32")
         lr_g = ops.cast(self.g_optimizer.learning_rate, "float32")
@@ -260,18 +273,19 @@ class DAGAN(keras.Model):
 
         g_vars = self.g_variables
         with tf.GradientTape() as tape:
-            g_losses, _ = self.generator_losses(semantic, image)
+            g_losses, _ = self.generator_losses(semantic, image, step)
             g_shares = self._replica_shares(g_losses)
             g_total = self.g_optimizer.scale_loss(ops.sum(ops.stack(list(g_shares.values()))))
         self._apply(self.g_optimizer, tape, g_total, g_vars)
 
         d_vars = self.d_variables
         with tf.GradientTape() as tape:
-            d_losses = self.discriminator_losses(semantic, image)
+            d_losses = self.discriminator_losses(semantic, image, step)
             d_shares = self._replica_shares(d_losses)
             d_total = self.d_optimizer.scale_loss(d_shares["D_fake"] + d_shares["D_real"])
         self._apply(self.d_optimizer, tape, d_total, d_vars)
 
+        self.step.assign_add(1)
         logs = _sum_over_replicas({**g_shares, **d_shares})
         logs = {name: logs[name] for name in LOSS_NAMES if name in logs}
         logs["lr_G"] = lr_g

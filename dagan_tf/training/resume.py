@@ -6,6 +6,8 @@ from __future__ import annotations
 import os
 import sys
 
+import keras
+
 from dagan_tf.config import DAGANConfig, config_from_dict
 from dagan_tf.files import atomic_path
 from dagan_tf.training.backup import CorruptBackupError, TrainingBackup
@@ -55,6 +57,12 @@ def restore(backup: TrainingBackup, plan, found) -> tuple[int, dict | None]:
     if not meta:
         return 0, None
     step = int(meta["step"])
+    model = backup.model
+    if "format" not in meta:  # a dagan-tf 0.1 backup has no step variable
+        model.step.assign(step)
+    if int(keras.ops.convert_to_numpy(model.step)) != step:
+        raise CorruptBackupError(f"backup of step {step} in {backup.folder} holds the step counter "
+                                 f"{int(keras.ops.convert_to_numpy(model.step))}; delete it to use the one before")
     if meta.get("steps_per_epoch") not in (None, plan.steps_per_epoch):
         print(f"warning: the backup was written with {meta['steps_per_epoch']} steps per epoch, the data "
               f"now gives {plan.steps_per_epoch}: the resumed data order differs from an uninterrupted run")

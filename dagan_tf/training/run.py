@@ -122,7 +122,7 @@ def _fit_epochs(model, config, plan: _Plan, run: RunCallbacks, verbose) -> None:
         epoch, in_epoch = divmod(progress.step, plan.steps_per_epoch)
         steps = min(plan.steps_per_epoch - in_epoch, plan.target - progress.step)
         ds = epoch_dataset(config, epoch, skip=in_epoch, take=steps)
-        before, progress.fit_steps = progress.step, steps
+        before = progress.step
         model.fit(ds, epochs=plan.total_epochs, initial_epoch=epoch, steps_per_epoch=steps,
                   callbacks=run.all, verbose=verbose, shuffle=False)
         if progress.step == before and not progress.stop_requested:
@@ -134,17 +134,18 @@ def _state_is_at(model, step: int, data_error: bool) -> bool:
     applied exactly `step` updates (an error inside a step can leave G updated and D not).
 
     A step whose batch could not be read (a bad data file) fails at the iterator: nothing that
-    needs the batch ran, but the optimizers' step counters, which do not depend on it, may already
-    count the step (ops without a data dependency run in any order in a graph); they are set back.
-    With loss scaling a skipped update does not count, so the counters cannot tell: trust the step.
+    needs the batch ran, but the step counters (the model's and the optimizers'), which do not depend
+    on it, may already count the step (ops without a data dependency run in any order in a graph);
+    they are set back. With loss scaling a skipped update does not count in an optimizer's counter,
+    so those counters cannot tell: trust the step.
     """
-    optimizers = [o for o in (model.g_optimizer, model.d_optimizer)
-                  if not isinstance(o, keras.optimizers.LossScaleOptimizer)]
-    counts = [int(keras.ops.convert_to_numpy(o.iterations)) for o in optimizers]
+    counters = [model.step] + [o.iterations for o in (model.g_optimizer, model.d_optimizer)
+                               if not isinstance(o, keras.optimizers.LossScaleOptimizer)]
+    counts = [int(keras.ops.convert_to_numpy(c)) for c in counters]
     if data_error and all(c in (step, step + 1) for c in counts):
-        for optimizer, count in zip(optimizers, counts):
+        for counter, count in zip(counters, counts):
             if count != step:
-                optimizer.iterations.assign(step)
+                counter.assign(step)
         return True
     return all(c == step for c in counts)
 
