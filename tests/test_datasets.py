@@ -1,4 +1,5 @@
-"""dagan_tf.data.datasets: file discovery and pairing per dataset_mode, loading as the reference, errors.
+"""dagan_tf.data (layouts, loading, pipeline): file discovery and pairing per dataset_mode, loading as the
+reference, the tf.data pipeline, errors.
 
 The reference loader (SPADE `base_dataset.py` + `pix2pix_dataset.py`) is re-stated below with PIL and
 NumPy; the pipeline must give the same label and instance maps exactly and photos within 0.03 mean
@@ -20,7 +21,7 @@ import tensorflow as tf
 from PIL import Image
 
 from dagan_tf.config import load_config
-from dagan_tf.data import DataError, build_dataset, dataset_files, datasets, load_example
+from dagan_tf.data import DataError, build_dataset, dataset_files, load_example, pipeline
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -349,7 +350,7 @@ def test_interpreter_exits_cleanly_with_a_live_iterator(coco_samples):
 
 
 def test_loader_calls_close_waits_for_running_calls_and_stops_new_ones():
-    calls = datasets._LoaderCalls()
+    calls = pipeline._LoaderCalls()
     assert calls.enter()
     finished = []
 
@@ -479,6 +480,12 @@ def test_demo_data_goes_only_where_asked(tmp_path, monkeypatch, capsys):
     monkeypatch.chdir(workdir)
     cfg = config("demo")
     assert cfg.dataroot == ""
+    # reading never writes: an empty cache is an error saying how to fill it
+    with pytest.raises(DataError, match=rf"^dataset_mode 'demo': the demo-data cache {cache} holds no demo data "
+                                        rf"yet .*`dagan-tf make-demo-data {cache}`"):
+        dataset_files(cfg, "train")
+    assert not cache.exists() and capsys.readouterr().out == ""
+    demo.ensure_demo_cache()  # writing is explicit
     files = dataset_files(cfg, "train")
     assert len(files) == 3 and all(p.startswith(str(cache) + os.sep) for p in files.labels)
     said = capsys.readouterr().out
