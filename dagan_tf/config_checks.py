@@ -12,6 +12,10 @@ import re
 import typing
 from typing import Any
 
+# The registry (floor 2) is imported by config validation (floor 1): the list of modes and their config
+# rules live with the datasets. It imports nothing of the config, so no cycle.
+from dagan_tf.data import registry as dataset_registry
+
 __all__ = [
     "DATASET_MODES",
     "GAN_MODES",
@@ -35,7 +39,8 @@ SPADE_NORM_PATTERN = re.compile(r"^(spectral)?spade(syncbatch|batch|instance)(\d
 #: `norm_D` / `norm_E` strings: optional `spectral` prefix, then the parameter-free norm or none.
 PLAIN_NORM_PATTERN = re.compile(r"^(spectral)?(syncbatch|batch|instance|none)$")
 
-DATASET_MODES = ("cityscapes", "ade20k", "facades", "coco", "deepfashion", "custom", "demo")
+#: Every `dataset_mode`: the dataset registry's entries (the one place a dataset's rules live).
+DATASET_MODES = dataset_registry.DATASET_MODES
 PREPROCESS_MODES = (
     "resize_and_crop",
     "crop",
@@ -195,6 +200,6 @@ def validate(cfg) -> None:
             f"config key 'load_size': value {cfg.load_size} is smaller than crop_size {cfg.crop_size} "
             f"with preprocess_mode={cfg.preprocess_mode!r}; load_size must be >= crop_size", key="load_size"
         )
-    if cfg.dataset_mode == "custom" and cfg.label_dir and not cfg.image_dir:
-        raise ConfigError("config key 'image_dir': custom mode with a label_dir needs an image_dir too",
-                          key="image_dir")
+    problem = dataset_registry.get(cfg.dataset_mode).config_problem(cfg)
+    if problem:
+        raise ConfigError(problem[1], key=problem[0])

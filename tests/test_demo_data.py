@@ -100,11 +100,15 @@ def test_demo_config_reads_the_data_in_batches(tmp_path):
     np.testing.assert_array_equal(seg.numpy()[..., :8].sum(-1), 1.0)
 
 
-def test_empty_dataroot_fills_the_demo_cache_with_a_log_line(tmp_path, monkeypatch, capsys):
+def test_ensure_demo_cache_fills_the_cache_read_by_an_empty_dataroot_with_a_log_line(tmp_path, monkeypatch, capsys):
     small = functools.partial(demo.write_demo_dataset, count=4, size=64, progress=False)
     monkeypatch.setattr(demo, "write_demo_dataset", small)
     monkeypatch.setenv(demo.DEMO_CACHE_VARIABLE, str(tmp_path / "cache"))
     cfg = load_config(os.path.join(REPO, "configs", "demo.yaml"))
+    with pytest.raises(DataError, match="holds no demo data yet"):  # reading never fills it
+        dataset_files(cfg, "train")
+    assert not (tmp_path / "cache").exists()
+    demo.ensure_demo_cache(progress=False)
     files = dataset_files(cfg, "train")
     assert len(files) == 3 and len(files.instances) == 3
     out = capsys.readouterr().out

@@ -8,7 +8,9 @@ import subprocess
 import sys
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-MODULES = ["tests/test_datasets.py", "tests/test_torch_reference.py", "tests/test_official_names.py"]
+MODULES = [
+    "tests/test_layouts.py", "tests/test_pipeline.py", "tests/test_torch_reference.py", "tests/test_official_names.py",
+]
 
 
 def test_the_data_dependent_modules_pass_in_a_copy_with_nothing_beside_it(tmp_path):

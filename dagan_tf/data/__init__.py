@@ -7,19 +7,20 @@
 Label maps travel as integers; the one-hot and edge map are built in the model's graph (semantic.py).
 A bad file found while iterating surfaces as a TensorFlow error; `data_error_from(error)` returns the
 DataError naming the file (errors.py).
+
+Modules: registry.py (one entry per `dataset_mode`: layout, label-value rule, class names, config
+rule), layouts.py (finding and pairing files), loading.py (PIL, as the reference), pipeline.py
+(tf.data), transforms.py (preprocess modes, crop, flip), images.py, errors.py, demo.py.
 """
 
-from dagan_tf.data.datasets import (  # noqa: F401
-    DatasetFiles,
-    build_dataset,
-    dataset_files,
-    load_example,
-    map_label_values,
-    phase_folder,
-)
 from dagan_tf.data.errors import DataError, data_error_from  # noqa: F401
+from dagan_tf.data.layouts import DatasetFiles, phase_folder  # noqa: F401
+from dagan_tf.data.loading import load_example  # noqa: F401
+from dagan_tf.data.pipeline import build_dataset  # noqa: F401
+from dagan_tf.data.registry import DATASET_MODES, dataset_files, map_label_values  # noqa: F401
 
 __all__ = [
+    "DATASET_MODES",
     "DataError",
     "DatasetFiles",
     "build_dataset",

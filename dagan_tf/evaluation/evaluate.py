@@ -25,6 +25,8 @@ import platform
 
 import numpy as np
 
+from dagan_tf.data import registry as dataset_registry
+
 __all__ = ["METRICS", "evaluate", "format_metrics_table", "raw_label_values", "score_rule_for"]
 
 METRICS = ("fid", "kid", "miou", "acc")
@@ -35,10 +37,7 @@ _SCORE_RULE_BY_SEGMENTER = {"drn_d_105": "drn", "upernet101": "mit_semseg", "dee
 def raw_label_values(class_ids: np.ndarray, config) -> np.ndarray:
     """The inverse of `data.map_label_values`: class ids -> the values the label files hold
     (label_nc -> 255, or 0 for ADE20K; ADE20K classes + 1)."""
-    class_ids = np.asarray(class_ids, dtype=np.int32)
-    if config.dataset_mode == "ade20k":
-        return np.where(class_ids == config.label_nc, 0, class_ids + 1)
-    return np.where(class_ids == config.label_nc, 255, class_ids)
+    return dataset_registry.label_values_from_class_ids(class_ids, config)
 
 
 def score_rule_for(segmenter) -> str:

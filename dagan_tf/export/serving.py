@@ -31,6 +31,7 @@ import numpy as np
 import tensorflow as tf
 
 from dagan_tf.config import DAGANConfig
+from dagan_tf.data import registry as dataset_registry
 from dagan_tf.models.loading import load_network
 from dagan_tf.semantic import semantic_map as build_semantic_map
 
@@ -112,13 +113,9 @@ def class_ids_from_label_values(label, config: DAGANConfig):
 
     255 -> `label_nc`; ADE20K: v - 1, and 0 (unlabeled) -> `label_nc`. With
     `contain_dontcare_label`, `label_nc` is the dontcare channel; otherwise it is out of range.
+    The dataset registry's rule (`dagan_tf.data.registry`), the same definition the data pipeline applies.
     """
-    raw = tf.cast(label, tf.int32)
-    ids = raw
-    if config.dataset_mode == "ade20k":
-        ids = raw - 1
-        ids = tf.where(tf.equal(ids, -1), config.label_nc, ids)
-    return tf.where(tf.equal(raw, 255), config.label_nc, ids)
+    return dataset_registry.map_label_values_tf(label, config)
 
 
 def label_values_from_class_ids(ids, config: DAGANConfig) -> np.ndarray:
@@ -126,23 +123,11 @@ def label_values_from_class_ids(ids, config: DAGANConfig) -> np.ndarray:
 
     The inverse of `class_ids_from_label_values`: `label_nc` -> 255 (ADE20K: -> 0), ADE20K ids + 1.
     """
-    ids = np.asarray(ids, np.int32)
-    dontcare = ids == config.label_nc
-    if config.dataset_mode == "ade20k":
-        return np.where(dontcare, 0, ids + 1).astype(np.int32)
-    return np.where(dontcare, 255, ids).astype(np.int32)
+    return dataset_registry.label_values_from_class_ids(ids, config)
 
 
 def _valid_values_text(config: DAGANConfig) -> str:
-    if config.dataset_mode == "ade20k":
-        text = f"1..{config.label_nc}"
-        if config.contain_dontcare_label:
-            text += ", 0 or 255 = dontcare"
-    else:
-        text = f"0..{config.label_nc - 1}"
-        if config.contain_dontcare_label:
-            text += f", {config.label_nc} or 255 = dontcare"
-    return text
+    return dataset_registry.valid_values_text(config)
 
 
 def _assert_map_shape(name: str, tensor, config: DAGANConfig) -> list:

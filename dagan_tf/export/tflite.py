@@ -25,6 +25,7 @@ import tensorflow as tf
 from tensorflow.python.framework.convert_to_constants import convert_variables_to_constants_v2
 
 from dagan_tf.config import DAGANConfig
+from dagan_tf.data import registry as dataset_registry
 from dagan_tf.export.extras import require_extra
 from dagan_tf.export.serving import (
     IMAGE,
@@ -112,7 +113,7 @@ def representative_examples(config: DAGANConfig, count: int = DEFAULT_CALIBRATIO
     from procedural demo scenes rendered at the config's size.
     """
     examples = []
-    if config.dataset_mode != "demo":
+    if not dataset_registry.get(config.dataset_mode).draws_scenes:
         try:
             examples = _config_data_examples(config, count)
         except Exception as e:  # missing or unreadable data: calibrate on demo scenes instead

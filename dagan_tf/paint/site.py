@@ -36,27 +36,14 @@ SCENE_COUNT = 8
 #: convention, as the demo data's instance maps); stuff pixels hold their class value.
 INSTANCE_STRIDE = 1000
 
-_CITYSCAPES_NAMES = (
-    "unlabeled", "ego vehicle", "rectification border", "out of roi", "static", "dynamic", "ground", "road",
-    "sidewalk", "parking", "rail track", "building", "wall", "fence", "guard rail", "bridge", "tunnel", "pole",
-    "polegroup", "traffic light", "traffic sign", "vegetation", "terrain", "sky", "person", "rider", "car",
-    "truck", "bus", "caravan", "trailer", "train", "motorcycle", "bicycle", "license plate")
-_CITYSCAPES_THINGS = ("person", "rider", "car", "truck", "bus", "caravan", "trailer", "train", "motorcycle", "bicycle")
-
 
 def _names_and_things(config: DAGANConfig) -> tuple[list[str], set[str]]:
-    """Class names by id and the countable ('thing') classes, for the datasets whose names we know;
-    other datasets get 'class i' and no things (every stroke then joins its class's one region)."""
-    from dagan_tf.data.demo import DEMO_CLASSES, THING_CLASSES
+    """Class names by id and the countable ('thing') classes, for the datasets whose names we know
+    (the dataset registry's); other datasets get 'class i' and no things (every stroke then joins its
+    class's one region)."""
+    from dagan_tf.data.registry import class_names
 
-    n = config.label_nc
-    if config.dataset_mode == "demo" or (config.dataset_mode == "custom" and n == len(DEMO_CLASSES)):
-        known, things = DEMO_CLASSES, set(THING_CLASSES)
-    elif config.dataset_mode == "cityscapes" and n == len(_CITYSCAPES_NAMES):
-        known, things = _CITYSCAPES_NAMES, set(_CITYSCAPES_THINGS)
-    else:
-        known, things = (), set()
-    return [known[i] if i < len(known) else f"class {i}" for i in range(n)], things
+    return class_names(config)
 
 
 def class_table(config: DAGANConfig) -> list[dict]:
