@@ -35,6 +35,8 @@ import tensorflow as tf
 
 from dagan_tf.config import DAGANConfig
 from dagan_tf.data import data_error_from
+from dagan_tf.data import registry as dataset_registry
+from dagan_tf.data.demo import ensure_demo_cache
 from dagan_tf.files import remove_stale_temporaries
 from dagan_tf.training.backup import TrainingBackup
 from dagan_tf.training.interrupt import StopOnSignal, TrainingInterrupted
@@ -242,59 +244,95 @@ def run_training(
     last completed step is written first), `RunLockedError` when another process trains in the
     run folder, `DataError` for a bad data file (after a backup), `WriteError` naming the path.
     """
-    if steps_per_execution < 1:
-        raise ValueError(f"steps_per_execution must be >= 1, got {steps_per_execution}")
-    if max_steps is not None and max_steps < 0:
-        raise ValueError(f"--max-steps must be >= 0, got {max_steps}")
-    if verbose == "auto" and not sys.stdout.isatty():
-        verbose = 2  # a file or pipe: one line per epoch, not a carriage-return bar
+    _check_arguments(steps_per_execution, max_steps)
+    verbose = 2 if verbose == "auto" and not sys.stdout.isatty() else verbose  # a pipe: lines, not a bar
     # The strategy first: MultiWorkerMirroredStrategy must exist before TensorFlow runs any op.
     dist = strategy if isinstance(strategy, tf.distribute.Strategy) else make_strategy(strategy)
     is_chief, worker = worker_role(dist)
     paths = run_paths(config, is_chief, worker)
-    replicas = dist.num_replicas_in_sync
-    if config.batchSize % replicas:
-        raise ValueError(f"config key 'batchSize': value {config.batchSize} (the global batch) is not "
-                         f"divisible by the {replicas} replicas of the strategy")
+    _check_batch(config, dist.num_replicas_in_sync)
+    _write_demo_data_if_needed(config)
     plan = _plan(config, max_steps)
 
     with RunLock(paths["run_dir"], paths["lock"]) as lock:
-        if lock.took_over:
-            print(f"note: took over the lock of {lock.took_over}, which is no longer running")
-        for folder in (paths["run_dir"], paths["backup"], paths["logs"]):
-            remove_stale_temporaries(folder)  # of writers killed mid-write; none can be alive now
+        _clean_up_after_dead_writers(lock, paths)
         found = find_backup(paths)
         if found and int(found[1]["step"]) >= plan.target:
             step = int(found[1]["step"])
             print(finished_message(config, step, plan))
             return TrainingResult(paths["run_dir"], step, plan.total_steps, step, True)
-
         with dtype_policy(mixed_precision):
-            keras.utils.set_random_seed(config.seed)
-            from dagan_tf.training.model import DAGAN
-
-            with dist.scope():
-                model = DAGAN(config)
-                model.compile(steps_per_epoch=plan.steps_per_epoch, jit_compile=bool(jit_compile),
-                              steps_per_execution=int(steps_per_execution))
-            step, meta = restore(TrainingBackup(paths["backup"], model), plan, found)
-            if init is not None:
-                start_from(model, init, init_partial, paths["init_record"], resumed=meta is not None,
-                           is_chief=is_chief)
-            if is_chief:
-                save_run_config(config, paths, resumed=meta is not None)
+            model = _build_model(config, dist, plan, jit_compile, steps_per_execution)
+            step, meta = _restore_or_start(model, config, paths, plan, found, init, init_partial, is_chief)
             run = make_callbacks(model, config, paths, plan, step, meta is not None, is_chief, callbacks)
+            return _train_and_report(model, config, plan, run, paths, step, meta is not None, verbose,
+                                     dist.num_replicas_in_sync)
 
-            started = time.monotonic()
-            print(f"training '{config.name}': {plan.size} examples, batch {config.batchSize} over {replicas} "
-                  f"replica(s), {plan.steps_per_epoch} steps per epoch, {plan.total_epochs} epochs, "
-                  f"steps {step} -> {plan.target}; writing to {os.path.abspath(paths['run_dir'])}", flush=True)
-            _train(model, config, plan, run, verbose)
-            _save_state(model, run, after_error=False)
-            _close_logs(run, image=True)
-            took, done = time.monotonic() - started, run.progress.step - step
-            print(f"trained {done} steps in {took:.1f} s ({took / max(done, 1):.3f} s/step); at step "
-                  f"{run.progress.step} of {plan.total_steps}"
-                  + (" - finished" if run.progress.step >= plan.total_steps else ""))
-            return TrainingResult(paths["run_dir"], run.progress.step, plan.total_steps,
-                                  step if meta else None, run.progress.step >= plan.total_steps, model)
+
+def _clean_up_after_dead_writers(lock: RunLock, paths: dict) -> None:
+    if lock.took_over:
+        print(f"note: took over the lock of {lock.took_over}, which is no longer running")
+    for folder in (paths["run_dir"], paths["backup"], paths["logs"]):
+        remove_stale_temporaries(folder)  # of writers killed mid-write; none can be alive now
+
+
+def _check_arguments(steps_per_execution: int, max_steps: int | None) -> None:
+    if steps_per_execution < 1:
+        raise ValueError(f"steps_per_execution must be >= 1, got {steps_per_execution}")
+    if max_steps is not None and max_steps < 0:
+        raise ValueError(f"--max-steps must be >= 0, got {max_steps}")
+
+
+def _check_batch(config: DAGANConfig, replicas: int) -> None:
+    if config.batchSize % replicas:
+        raise ValueError(f"config key 'batchSize': value {config.batchSize} (the global batch) is not "
+                         f"divisible by the {replicas} replicas of the strategy")
+
+
+def _write_demo_data_if_needed(config: DAGANConfig) -> None:
+    """`dataset_mode: demo` with an empty dataroot trains on the demo-data cache: written here, once,
+    saying where (reading data never writes it)."""
+    if dataset_registry.get(config.dataset_mode).draws_scenes and not config.dataroot:
+        ensure_demo_cache()
+
+
+def _build_model(config: DAGANConfig, dist, plan: _Plan, jit_compile: bool, steps_per_execution: int):
+    """DAGAN built and compiled in the strategy's scope, from the config's seed."""
+    keras.utils.set_random_seed(config.seed)
+    from dagan_tf.training.model import DAGAN
+
+    with dist.scope():
+        model = DAGAN(config)
+        model.compile(steps_per_epoch=plan.steps_per_epoch, jit_compile=bool(jit_compile),
+                      steps_per_execution=int(steps_per_execution))
+    return model
+
+
+def _restore_or_start(model, config, paths: dict, plan: _Plan, found, init: InitSource | None,
+                      init_partial: bool, is_chief: bool) -> tuple[int, dict | None]:
+    """Restore the run's backup, or start a new run from `init`'s weights; write config.yaml.
+    (step, the backup's meta or None)."""
+    step, meta = restore(TrainingBackup(paths["backup"], model), plan, found)
+    if init is not None:
+        start_from(model, init, init_partial, paths["init_record"], resumed=meta is not None, is_chief=is_chief)
+    if is_chief:
+        save_run_config(config, paths, resumed=meta is not None)
+    return step, meta
+
+
+def _train_and_report(model, config, plan: _Plan, run: RunCallbacks, paths: dict, step: int, resumed: bool,
+                      verbose, replicas: int) -> TrainingResult:
+    """Train from `step` to the plan's target, back up the end state, say what was done."""
+    started = time.monotonic()
+    print(f"training '{config.name}': {plan.size} examples, batch {config.batchSize} over {replicas} "
+          f"replica(s), {plan.steps_per_epoch} steps per epoch, {plan.total_epochs} epochs, "
+          f"steps {step} -> {plan.target}; writing to {os.path.abspath(paths['run_dir'])}", flush=True)
+    _train(model, config, plan, run, verbose)
+    _save_state(model, run, after_error=False)
+    _close_logs(run, image=True)
+    took, done = time.monotonic() - started, run.progress.step - step
+    print(f"trained {done} steps in {took:.1f} s ({took / max(done, 1):.3f} s/step); at step "
+          f"{run.progress.step} of {plan.total_steps}"
+          + (" - finished" if run.progress.step >= plan.total_steps else ""))
+    return TrainingResult(paths["run_dir"], run.progress.step, plan.total_steps,
+                          step if resumed else None, run.progress.step >= plan.total_steps, model)
