@@ -5,7 +5,7 @@ Importing the package registers every custom layer and network class with Keras,
 `import dagan_tf` (`dagan_tf.models.load_network` also checks which network a file holds).
 """
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
 
 from dagan_tf import native_logs as _native_logs
 

@@ -9,15 +9,8 @@ import pytest
 import tensorflow as tf
 
 from dagan_tf.training.backup import TrainingBackup
-from dagan_tf.training.callbacks import (
-    NetworkSnapshots,
-    PeriodicBackup,
-    ProgressTracker,
-    TimeBudget,
-    TrainingProgress,
-    crossed,
-    save_keras_atomic,
-)
+from dagan_tf.training.callbacks import ProgressTracker, TimeBudget, TrainingProgress, crossed
+from dagan_tf.training.checkpoints import NetworkSnapshots, PeriodicBackup, save_keras_atomic
 from dagan_tf.training.logs import CSVLossLogger, prune_event_files, write_image, write_scalar
 from tests.conftest import small_net as _net
 from tests.conftest import stand_in_dagan as _stand_in

@@ -11,13 +11,8 @@ import keras
 
 from dagan_tf.config import DAGANConfig
 from dagan_tf.training.backup import TrainingBackup
-from dagan_tf.training.callbacks import (
-    NetworkSnapshots,
-    PeriodicBackup,
-    ProgressTracker,
-    StopAtEpochEnd,
-    TrainingProgress,
-)
+from dagan_tf.training.callbacks import ProgressTracker, StopAtEpochEnd, TrainingProgress
+from dagan_tf.training.checkpoints import NetworkSnapshots, PeriodicBackup
 from dagan_tf.training.epochs import display_batch, display_fn
 from dagan_tf.training.logs import CSVLossLogger, EvaluationLogger, TensorBoardLogger
 
