@@ -188,8 +188,8 @@ class TrainingBackup:
             value = state[key]
             if tuple(value.shape) != tuple(var.shape):
                 group, name = key.split("/", 1)
-                raise ValueError(f"backup {path}: {group} variable {name} has shape {tuple(value.shape)} but the "
-                                 f"model's has {tuple(var.shape)}; was it written with another config?")
+                raise ValueError(f"backup {path}: variable {name} has shape {tuple(value.shape)} but the model's "
+                                 f"{group} has {tuple(var.shape)}; was it written with another config?")
             pairs.append((var, value))
         return pairs
 
