@@ -22,7 +22,7 @@ __all__ = [
     "label_colormap",
     "label_palette",
     "colorize_label",
-    "to_uint8_image",
+    "to_uint8_truncated",
     "image_row",
     "image_grid",
     "save_png",
@@ -79,9 +79,10 @@ def colorize_label(label: np.ndarray, palette: np.ndarray) -> np.ndarray:
     return out
 
 
-def to_uint8_image(image: np.ndarray) -> np.ndarray:
+def to_uint8_truncated(image: np.ndarray) -> np.ndarray:
     """Image in [-1, 1] `(..., height, width, 3)` -> uint8, as the reference's `tensor2im`
-    (`(x + 1) / 2 * 255`, clipped, truncated)."""
+    (`(x + 1) / 2 * 255`, clipped, truncated): its results pages and the pictures FID is computed on.
+    (The exports round instead: `dagan_tf.export.serving.to_uint8_rounded`.)"""
     x = (np.asarray(image, dtype=np.float32) + 1.0) / 2.0 * 255.0
     return np.clip(x, 0, 255).astype(np.uint8)
 
