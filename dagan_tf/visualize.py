@@ -17,6 +17,8 @@ from typing import Iterable, Sequence
 import numpy as np
 from PIL import Image
 
+from dagan_tf.files import atomic_path
+
 __all__ = [
     "CITYSCAPES_PALETTE",
     "label_colormap",
@@ -167,11 +169,8 @@ def write_results_page(
             )
         out.append("</tr></table>")
     out.append("</body></html>")
-    os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
-    tmp = path + ".tmp"
-    with open(tmp, "w", encoding="utf-8") as f:
+    with atomic_path(path, what="results page") as tmp, open(tmp, "w", encoding="utf-8") as f:
         f.write("\n".join(line for line in out if line) + "\n")
-    os.replace(tmp, path)
     return path
 
 
@@ -190,8 +189,6 @@ def add_metrics_section(page: str | os.PathLike, title: str, rows: Sequence[tupl
                "</div><!-- metrics -->\n")
     at = text.find("</h1>")
     at = at + len("</h1>\n") if at >= 0 else text.find("<body>") + len("<body>")
-    tmp = page + ".tmp"
-    with open(tmp, "w", encoding="utf-8") as f:
+    with atomic_path(page, what="results page") as tmp, open(tmp, "w", encoding="utf-8") as f:
         f.write(text[:at] + section + text[at:])
-    os.replace(tmp, page)
     return page
