@@ -311,8 +311,7 @@ def load_config(path: str | os.PathLike | None, overrides: Mapping[str, Any] | N
 
 def save_config(cfg: DAGANConfig, path: str | os.PathLike) -> None:
     """Write the resolved config as YAML (atomically)."""
-    path = os.fspath(path)
-    tmp = path + ".tmp"
-    with open(tmp, "w", encoding="utf-8") as f:
+    from dagan_tf.files import atomic_path
+
+    with atomic_path(path, what="config") as tmp, open(tmp, "w", encoding="utf-8") as f:
         yaml.safe_dump(cfg.to_dict(), f, sort_keys=False)
-    os.replace(tmp, path)

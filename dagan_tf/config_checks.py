@@ -8,13 +8,18 @@ from __future__ import annotations
 
 import difflib
 import math
-import re
 import typing
 from typing import Any
 
-# The registry (floor 2) is imported by config validation (floor 1): the list of modes and their config
-# rules live with the datasets. It imports nothing of the config, so no cycle.
+# The dataset registry is imported by config validation: the list of modes and their config rules
+# live with the datasets. It imports nothing of the config, so no cycle.
 from dagan_tf.data import registry as dataset_registry
+from dagan_tf.norm_strings import (  # noqa: F401  (re-exported: the names have always lived here)
+    PLAIN_NORM_PATTERN,
+    SPADE_NORM_PATTERN,
+    parse_plain_norm,
+    parse_spade_norm,
+)
 
 __all__ = [
     "DATASET_MODES",
@@ -25,6 +30,7 @@ __all__ = [
     "SPADE_NORM_PATTERN",
     "ConfigError",
     "coerce",
+    "parse_plain_norm",
     "parse_spade_norm",
     "suggest",
     "validate",
@@ -32,12 +38,6 @@ __all__ = [
 
 #: `num_upsampling_layers` -> number of x2 upsamplings in the generator.
 NUM_UPSAMPLING = {"normal": 5, "more": 6, "most": 7}
-
-#: `norm_G` strings: optional `spectral` prefix, then `spade<norm><k>x<k>` (the reference reads only the
-#: first k; we also require the second to match and k to be odd, so the SPADE convs keep the map's size).
-SPADE_NORM_PATTERN = re.compile(r"^(spectral)?spade(syncbatch|batch|instance)(\d)x(\d)$")
-#: `norm_D` / `norm_E` strings: optional `spectral` prefix, then the parameter-free norm or none.
-PLAIN_NORM_PATTERN = re.compile(r"^(spectral)?(syncbatch|batch|instance|none)$")
 
 #: Every `dataset_mode`: the dataset registry's entries (the one place a dataset's rules live).
 DATASET_MODES = dataset_registry.DATASET_MODES
@@ -128,23 +128,13 @@ def _finite_floats(cfg) -> None:
             raise ConfigError(f"config key '{key}': value {getattr(cfg, key)!r} must be a finite number", key=key)
 
 
-def parse_spade_norm(text: str, key: str = "norm_G") -> tuple[bool, str, int]:
-    """'spectralspadesyncbatch3x3' -> (True, 'syncbatch', 3); ConfigError naming `key` otherwise.
-
-    The kernel must be written `<k>x<k>` with an odd k (the SPADE convs pad k // 2, so only odd
-    kernels keep the feature map's size).
-    """
-    match = SPADE_NORM_PATTERN.match(text)
-    if match is None:
-        raise ConfigError(
-            f"config key '{key}': value {text!r} is not a SPADE norm string; expected "
-            "'[spectral]spade<syncbatch|batch|instance><k>x<k>', e.g. 'spectralspadesyncbatch3x3'", key=key)
-    kernel, kernel_w = int(match.group(3)), int(match.group(4))
-    if kernel != kernel_w or kernel % 2 == 0:
-        raise ConfigError(
-            f"config key '{key}': value {text!r} has kernel {kernel}x{kernel_w}; SPADE kernels are square and "
-            f"odd (1x1, 3x3, 5x5, 7x7 or 9x9), e.g. '{text[:match.start(3)]}3x3'", key=key)
-    return match.group(1) is not None, match.group(2), kernel
+def _check_norm_strings(cfg) -> None:
+    """`norm_G` a SPADE norm string, `norm_D` / `norm_E` plain ones (dagan_tf.norm_strings)."""
+    for key, parse in (("norm_G", parse_spade_norm), ("norm_D", parse_plain_norm), ("norm_E", parse_plain_norm)):
+        try:
+            parse(getattr(cfg, key), f"config key '{key}'")
+        except ValueError as error:
+            raise ConfigError(str(error), key=key) from None
 
 
 def _check_ranges(cfg) -> None:
@@ -174,13 +164,7 @@ def validate(cfg) -> None:
     _choice(cfg, "gan_mode", GAN_MODES)
     _choice(cfg, "init_type", ("xavier",))
     _check_ranges(cfg)
-    parse_spade_norm(cfg.norm_G)
-    for key in ("norm_D", "norm_E"):
-        if not PLAIN_NORM_PATTERN.match(getattr(cfg, key)):
-            raise ConfigError(
-                f"config key '{key}': value {getattr(cfg, key)!r} is not allowed; expected "
-                "'[spectral]<syncbatch|batch|instance|none>', e.g. 'spectralinstance'", key=key
-            )
+    _check_norm_strings(cfg)
     div = 2**cfg.num_up
     if cfg.crop_size % div:
         raise ConfigError(

@@ -23,7 +23,7 @@ import numpy as np
 
 from dagan_tf.config import DAGANConfig
 from dagan_tf.models.loading import load_network
-from dagan_tf.visualize import colorize_label, label_palette, save_png, to_uint8_image, write_results_page
+from dagan_tf.visualize import colorize_label, label_palette, save_png, to_uint8_truncated, write_results_page
 
 __all__ = [
     "ResultsPage",
@@ -242,8 +242,8 @@ def generate_results(
             else:
                 z = rng.standard_normal((label.shape[0], config.z_dim)).astype(np.float32)
             inputs = [semantic, keras.ops.convert_to_tensor(z)]
-        fake = to_uint8_image(keras.ops.convert_to_numpy(generate(inputs)))
-        real = to_uint8_image(batch["image"].numpy())
+        fake = to_uint8_truncated(keras.ops.convert_to_numpy(generate(inputs)))
+        real = to_uint8_truncated(batch["image"].numpy())
         colours = colorize_label(label, palette)
         for i, stem in enumerate(_stems(batch["path"])[:n]):
             name, k = stem, 1

@@ -17,12 +17,14 @@ from typing import Iterable, Sequence
 import numpy as np
 from PIL import Image
 
+from dagan_tf.files import atomic_path
+
 __all__ = [
     "CITYSCAPES_PALETTE",
     "label_colormap",
     "label_palette",
     "colorize_label",
-    "to_uint8_image",
+    "to_uint8_truncated",
     "image_row",
     "image_grid",
     "save_png",
@@ -79,9 +81,10 @@ def colorize_label(label: np.ndarray, palette: np.ndarray) -> np.ndarray:
     return out
 
 
-def to_uint8_image(image: np.ndarray) -> np.ndarray:
+def to_uint8_truncated(image: np.ndarray) -> np.ndarray:
     """Image in [-1, 1] `(..., height, width, 3)` -> uint8, as the reference's `tensor2im`
-    (`(x + 1) / 2 * 255`, clipped, truncated)."""
+    (`(x + 1) / 2 * 255`, clipped, truncated): its results pages and the pictures FID is computed on.
+    (The exports round instead: `dagan_tf.export.serving.to_uint8_rounded`.)"""
     x = (np.asarray(image, dtype=np.float32) + 1.0) / 2.0 * 255.0
     return np.clip(x, 0, 255).astype(np.uint8)
 
@@ -166,11 +169,8 @@ def write_results_page(
             )
         out.append("</tr></table>")
     out.append("</body></html>")
-    os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
-    tmp = path + ".tmp"
-    with open(tmp, "w", encoding="utf-8") as f:
+    with atomic_path(path, what="results page") as tmp, open(tmp, "w", encoding="utf-8") as f:
         f.write("\n".join(line for line in out if line) + "\n")
-    os.replace(tmp, path)
     return path
 
 
@@ -189,8 +189,6 @@ def add_metrics_section(page: str | os.PathLike, title: str, rows: Sequence[tupl
                "</div><!-- metrics -->\n")
     at = text.find("</h1>")
     at = at + len("</h1>\n") if at >= 0 else text.find("<body>") + len("<body>")
-    tmp = page + ".tmp"
-    with open(tmp, "w", encoding="utf-8") as f:
+    with atomic_path(page, what="results page") as tmp, open(tmp, "w", encoding="utf-8") as f:
         f.write(text[:at] + section + text[at:])
-    os.replace(tmp, page)
     return page

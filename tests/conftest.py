@@ -1,4 +1,6 @@
-"""Shared test set-up: quiet TensorFlow, deterministic seeds, where test data lives.
+"""Shared test set-up and helpers: quiet TensorFlow, deterministic seeds, where test data lives, tiny
+configs (`tiny_config`), the export comparisons, get_config round trips, training-state stand-ins and a
+tiny dataset. Test modules import the helpers from here (`from tests.conftest import ...`).
 
 Everything a test needs is in the repository (`tests/data/`) or made by the test, except the real
 COCO-Stuff samples: those are read from `$DAGAN_TF_COCO_SAMPLES` (default: `../shared/data/coco_stuff_samples`
@@ -11,6 +13,7 @@ import os
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
+import inspect
 import pathlib
 import types
 
@@ -65,6 +68,56 @@ def single_torch_thread():
 
 
 # ------------------------------------------------------------------------------------------------
+# get_config / from_config round trips
+# ------------------------------------------------------------------------------------------------
+def _plain(value):
+    """Tuples as lists (what a config holds after JSON), recursively."""
+    if isinstance(value, (tuple, list)):
+        return [_plain(v) for v in value]
+    return value
+
+
+def assert_config_round_trip(cls, arguments: dict, inputs=None, keep_default: tuple = ()):
+    """Rebuild `cls(**arguments)` from its `get_config` and compare; returns (original, rebuilt).
+
+    `arguments` must name EVERY argument of `cls.__init__` (beyond **kwargs), each one with a value
+    other than its default, so a `get_config` that forgets an argument fails here (the rebuilt object
+    would silently take the default). Checks: each argument in the config with its value, the rebuilt
+    object's config equal to the original's, and (with `inputs`, for layers) equal outputs once the
+    weights are copied. A layer also gets a non-default `name` unless `name` is an argument.
+    `keep_default` names arguments that may keep their default (a combination the class refuses;
+    round-trip them in a second call).
+    """
+    parameters = [p for p in inspect.signature(cls.__init__).parameters.values()
+                  if p.name != "self" and p.kind not in (p.VAR_KEYWORD, p.VAR_POSITIONAL)]
+    assert sorted(arguments) == sorted(p.name for p in parameters), (
+        f"{cls.__name__}: the round trip must set every constructor argument; "
+        f"it sets {sorted(arguments)}, the constructor has {sorted(p.name for p in parameters)}")
+    for p in parameters:
+        assert p.default is p.empty or p.name in keep_default or _plain(arguments[p.name]) != _plain(p.default), (
+            f"{cls.__name__}: give '{p.name}' a non-default value (default {p.default!r})")
+    extra = {} if "name" in arguments else {"name": "custom_name"}
+    original = cls(**arguments, **extra)
+    config = original.get_config()
+    for key, value in {**arguments, **extra}.items():
+        assert key in config, f"{cls.__name__}.get_config() lacks the constructor argument '{key}'"
+        assert _plain(config[key]) == _plain(value), (cls.__name__, key, config[key], value)
+    rebuilt = cls.from_config(config)
+    assert rebuilt.get_config() == config
+    if inputs is not None:
+        import keras
+
+        want = keras.tree.flatten(original(inputs))
+        rebuilt(inputs)
+        rebuilt.set_weights(original.get_weights())
+        got = keras.tree.flatten(rebuilt(inputs))
+        assert len(got) == len(want)
+        for g, w in zip(got, want):
+            np.testing.assert_array_equal(keras.ops.convert_to_numpy(g), keras.ops.convert_to_numpy(w))
+    return original, rebuilt
+
+
+# ------------------------------------------------------------------------------------------------
 # Small stand-ins for the training-state tests (test_backup.py, test_callbacks.py)
 # ------------------------------------------------------------------------------------------------
 def small_net(name, units=3):
@@ -108,7 +161,6 @@ def scramble_variables(m, rng):
             v.assign(rng.standard_normal(v.shape).astype(v.dtype) if v.shape else rng.integers(1, 99))
 
 
-
 def _training_backup(folder, model):
     from dagan_tf.training.backup import TrainingBackup
 
@@ -137,3 +189,121 @@ def write_tiny_dataset(root, count=8, size=32, label_nc=3, seed=0):
             Image.fromarray(label).save(os.path.join(root, f"{phase}_label", f"scene{i}.png"))
             Image.fromarray(image).save(os.path.join(root, f"{phase}_img", f"scene{i}.png"))
     return root
+
+
+# ------------------------------------------------------------------------------------------------
+# Tiny configs: one builder, and the presets more than one test module uses
+# ------------------------------------------------------------------------------------------------
+#: A dataroot that does not exist: the config of a test that never reads data files.
+NO_DATA = "/nonexistent/dagan_tf_test_data"
+
+#: The export tests' generator: ngf 8, 32x64 images (crop 64, aspect 2: a non-square size catches
+#: H/W mix-ups), 5 classes + dontcare, instance maps.
+EXPORT_CONFIG = dict(name="tiny", dataset_mode="coco", dataroot=NO_DATA, label_nc=5, contain_dontcare_label=True,
+                     no_instance=False, crop_size=64, load_size=64, aspect_ratio=2.0, ngf=8)
+
+
+def tiny_config(*presets, **changes):
+    """A validated DAGANConfig: the `presets` (dicts such as EXPORT_CONFIG) merged left to right, then
+    `changes`; DAGANConfig's defaults for every other key. Each test module names its preset, so its
+    effective config is written down in one place."""
+    from dagan_tf.config import config_from_dict
+
+    values = {}
+    for preset in presets:
+        values.update(preset)
+    values.update(changes)
+    return config_from_dict(values)
+
+
+# ------------------------------------------------------------------------------------------------
+# Export comparisons (test_export_*.py, test_tflite_demo.py, test_serving_client.py, test_paint.py)
+# ------------------------------------------------------------------------------------------------
+def example_inputs(config, count: int, seed: int = 0) -> dict:
+    """Demo scenes at the config's size as the serving inputs: label file values (a few dontcare
+    pixels when the config has dontcare), instance ids, seeds."""
+    from dagan_tf.data.demo import render_scene
+    from dagan_tf.export.serving import label_values_from_class_ids
+
+    h, w = config.image_hw
+    labels, instances = [], []
+    for i in range(count):
+        label, instance, _ = render_scene(np.random.default_rng((seed, 99, i)), h, w)
+        ids = label.astype(np.int32) % config.label_nc
+        if config.contain_dontcare_label:
+            ids[: h // 8, : w // 8] = config.label_nc
+        labels.append(label_values_from_class_ids(ids, config))
+        instances.append(instance.astype(np.int32))
+    out = {"label": np.stack(labels)}
+    if not config.no_instance:
+        out["instance"] = np.stack(instances)
+    if config.use_vae:
+        out["seed"] = np.arange(count, dtype=np.int32) + 1000 * seed
+    return out
+
+
+def generator_input(config, inputs: dict, z=None):
+    """The generator's input for serving `inputs`: the semantic map [, z from the seeds unless given]."""
+    import tensorflow as tf
+
+    from dagan_tf.export.serving import class_ids_from_label_values, seeded_normal
+    from dagan_tf.semantic import semantic_map
+
+    ids = class_ids_from_label_values(tf.constant(inputs["label"]), config)
+    seg = semantic_map(ids, None if config.no_instance else tf.constant(inputs["instance"]), config)
+    if config.use_vae:
+        if z is None:
+            z = seeded_normal(tf.constant(inputs["seed"]), config.z_dim)
+        return [seg, z]
+    return seg
+
+
+def calibrated_generator(config, seed: int = 0):
+    """A random-weight generator whose image depends on its input, so comparisons mean something.
+
+    The reference init (gain 0.02, zero biases) gives an image that hardly depends on the label map;
+    here kernels are N(0, 1/fan_in) and biases N(0, 0.1) (unit-scale activations), a few
+    training-mode passes bring the batch-norm running statistics and spectral u, v to the data, and
+    conv_img is scaled so the pre-tanh output has std 0.6 (no saturation at 0 or 255).
+    """
+    import keras
+    import tensorflow as tf
+
+    from dagan_tf.models import build_generator
+
+    keras.utils.set_random_seed(seed)
+    generator = build_generator(config)
+    rng = np.random.default_rng(seed)
+    for variable in generator.trainable_weights:
+        shape = tuple(variable.shape)
+        if len(shape) > 1:
+            fan_in = int(np.prod(shape[:-1]))
+            variable.assign(rng.standard_normal(shape).astype(np.float32) / np.sqrt(fan_in))
+        else:
+            variable.assign(rng.standard_normal(shape).astype(np.float32) * 0.1)
+    inputs = example_inputs(config, 4, seed=seed + 1)
+    z = tf.random.normal((4, config.z_dim), seed=seed)
+    train_pass = tf.function(lambda x: generator(x, training=True))  # eager passes take a second each
+    for _ in range(8):
+        train_pass(generator_input(config, inputs, z))
+    out = generator(generator_input(config, inputs, z), training=False).numpy()
+    scale = 0.6 / float(np.arctanh(np.clip(out, -0.999999, 0.999999)).std())
+    conv_img = generator.get_layer("conv_img")
+    conv_img.kernel.assign(conv_img.kernel * scale)
+    conv_img.bias.assign(conv_img.bias * scale)
+    return generator
+
+
+def keras_image(generator, config, inputs: dict) -> np.ndarray:
+    """The Keras model's image as uint8, computed outside the export code's graph (NumPy rounding)."""
+    g = generator(generator_input(config, inputs), training=False).numpy()
+    return np.clip(np.round((g + 1.0) * 127.5), 0, 255).astype(np.uint8)
+
+
+def pixel_agreement(got: np.ndarray, want: np.ndarray) -> dict:
+    """max / mean abs difference, share of exactly equal values and of values within 1, PSNR (dB)."""
+    assert got.shape == want.shape and got.dtype == np.uint8, (got.shape, got.dtype, want.shape)
+    d = np.abs(got.astype(np.int32) - want.astype(np.int32))
+    mse = float(np.mean(d.astype(np.float64) ** 2))
+    return {"max": int(d.max()), "mean": float(d.mean()), "equal": float(np.mean(d == 0)),
+            "within1": float(np.mean(d <= 1)), "psnr": 10 * np.log10(255.0**2 / max(mse, 1e-12))}

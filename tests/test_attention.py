@@ -3,6 +3,7 @@
 import numpy as np
 
 from dagan_tf.layers import ChannelAttention, SpatialAttention
+from tests.conftest import assert_config_round_trip
 
 
 def _sigmoid(x):
@@ -50,3 +51,9 @@ def test_channel_attention():
 def test_configs():
     assert SpatialAttention.from_config(SpatialAttention(kernel_size=7).get_config()).kernel_size == 7
     assert ChannelAttention.from_config(ChannelAttention(init_gain=0.5).get_config()).init_gain == 0.5
+
+
+def test_config_round_trips_with_every_argument_set():
+    x = np.random.randn(1, 5, 6, 4).astype("float32")
+    assert_config_round_trip(SpatialAttention, dict(kernel_size=5, init_gain=0.5), x)
+    assert_config_round_trip(ChannelAttention, dict(init_gain=0.5), [x, 2 * x])  # called on [x_tmp, x]

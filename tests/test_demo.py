@@ -42,6 +42,12 @@ def test_demo_config_is_the_yaml_plus_cpu_overrides(tmp_path):
     assert cfg.checkpoints_dir == os.path.join(str(tmp_path), "checkpoints")
 
 
+#: Training steps of the tiny demo test: 2 epochs of 9 batches. A fixed count, not a time budget, so a
+#: loaded machine is slower but not worse (measured: 15 % of pixels coloured like their class before,
+#: 55 % after these steps).
+TINY_DEMO_STEPS = 18
+
+
 def test_tiny_demo_pictures_follow_the_label_maps(tmp_path):
     out = str(tmp_path / "demo")
     # 32x32 pictures of 8 classes, a tiny model, a higher lr: what the demo does, in seconds
@@ -49,12 +55,14 @@ def test_tiny_demo_pictures_follow_the_label_maps(tmp_path):
     options = tf.config.optimizer.get_experimental_options()
     tf.config.optimizer.set_experimental_options({"disable_meta_optimizer": True})  # ~25 s less tracing
     try:
-        page = run_demo(out, minutes=0.4, overrides=tiny, scenes=40, scene_size=64, verbose=False)
+        # a budget no machine reaches: the step count ends the training
+        page = run_demo(out, minutes=60, overrides=tiny, scenes=40, scene_size=64, max_steps=TINY_DEMO_STEPS,
+                        verbose=False)
     finally:
         tf.config.optimizer.set_experimental_options({"disable_meta_optimizer": False, **options})
 
     scores = json.load(open(os.path.join(out, "colour_score.json")))
-    assert scores["step"] >= 5
+    assert scores["step"] == TINY_DEMO_STEPS
     # chance is ~1/(classes per picture), about a quarter here
     assert scores["before"] < 0.35
     assert scores["after"] >= scores["before"] + 0.15, scores

@@ -6,7 +6,8 @@ import pytest
 
 import dagan_tf  # noqa: F401
 from dagan_tf.config import DAGANConfig
-from dagan_tf.models import build_discriminator
+from dagan_tf.models import NLayerDiscriminator, build_discriminator
+from tests.conftest import assert_config_round_trip
 
 
 def _torch_conv(n, k=4, s=2, p=2):
@@ -52,3 +53,10 @@ def test_save_load_roundtrip(tmp_path):
     for a, b in zip(keras.tree.flatten(D(x)), keras.tree.flatten(D2(x))):
         np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
     assert len(D(x)) == 3 and len(D(x)[0]) == 4
+
+
+def test_scale_config_round_trip_with_every_argument_set():
+    x = np.random.default_rng(0).standard_normal((1, 32, 32, 4)).astype("float32")
+    scale, _ = assert_config_round_trip(NLayerDiscriminator, dict(ndf=4, n_layers=3, norm_D="spectralbatch",
+                                                                  init_gain=0.5), x)
+    assert [tuple(f.shape) for f in scale(x)] == [(1, 17, 17, 4), (1, 9, 9, 8), (1, 10, 10, 16), (1, 11, 11, 1)]

@@ -13,7 +13,7 @@ from dagan_tf.data.demo import write_demo_dataset
 from dagan_tf.evaluation.callback import PeriodicEvaluation
 from dagan_tf.evaluation.fid import InceptionFeatures, activation_statistics, frechet_distance
 from dagan_tf.training.model import DAGAN
-from dagan_tf.visualize import to_uint8_image
+from dagan_tf.visualize import to_uint8_truncated
 from tests.test_evaluate import TinySegmenter, random_inception
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -38,10 +38,10 @@ def test_fid_and_miou_logged_every_n_epochs(tmp_path):
 
     batch = next(iter(build_dataset(cfg, "val", batch_size=3, shuffle=False)))
     batch = {k: v for k, v in batch.items() if k != "path"}
-    fake = to_uint8_image(keras.ops.convert_to_numpy(model(batch, training=False)))
+    fake = to_uint8_truncated(keras.ops.convert_to_numpy(model(batch, training=False)))
     features = InceptionFeatures(model=inception, dims=64, batch_size=2)
     want = frechet_distance(*activation_statistics(features(fake)),
-                            *activation_statistics(features(to_uint8_image(batch["image"].numpy()))))
+                            *activation_statistics(features(to_uint8_truncated(batch["image"].numpy()))))
     assert np.isfinite(logs["val_fid"]) and logs["val_fid"] == pytest.approx(want, rel=1e-6)
     seg = TinySegmenter()
     truth, pred = seg.ground_truth(batch["label"].numpy()), seg.predict(fake)  # demo: class ids = file values

@@ -12,10 +12,11 @@ import keras
 import pytest
 
 from dagan_tf import cli
-from dagan_tf.config import DAGANConfig, save_config
+from dagan_tf.config import save_config
 from dagan_tf.export import MissingExtraError, convert_to_onnx, export_generator
 from dagan_tf.export.tflite import tflite_op_names
 from dagan_tf.models import build_generator
+from tests.conftest import NO_DATA, tiny_config
 
 #: format -> (a module its extra brings, the last line `dagan-tf export` prints without it)
 MISSING = {
@@ -35,8 +36,8 @@ MISSING = {
 @pytest.fixture(scope="module")
 def generator_files(tmp_path_factory):
     folder = tmp_path_factory.mktemp("extras")
-    config = DAGANConfig(name="extras", dataset_mode="coco", dataroot="/nonexistent/dagan_tf_test_data",
-                         label_nc=4, no_instance=True, crop_size=32, load_size=32, ngf=8)
+    config = tiny_config(name="extras", dataset_mode="coco", dataroot=NO_DATA, label_nc=4, no_instance=True,
+                         crop_size=32, load_size=32, ngf=8)
     checkpoint = str(folder / "latest_net_G.keras")
     build_generator(config).save(checkpoint)
     save_config(config, str(folder / "config.yaml"))

@@ -7,19 +7,19 @@ dontcare, no instance map), the other branch of the label-value mapping.
 
 from __future__ import annotations
 
-import numpy as np
 import onnx
 import onnxruntime as ort
 import pytest
 
 from dagan_tf.export import export_generator
 from dagan_tf.export.onnx import convert_to_onnx
-from tests.test_export_saved_model import calibrated_generator, example_inputs, keras_image, pixel_agreement, tiny_config
+from tests.conftest import (EXPORT_CONFIG, calibrated_generator, example_inputs, keras_image, pixel_agreement,
+                            tiny_config)
 
 
 @pytest.fixture(scope="module")
 def config():
-    return tiny_config(dataset_mode="ade20k", label_nc=6, contain_dontcare_label=True, no_instance=True)
+    return tiny_config(EXPORT_CONFIG, dataset_mode="ade20k", label_nc=6, contain_dontcare_label=True, no_instance=True)
 
 
 @pytest.fixture(scope="module")

@@ -4,8 +4,8 @@ Acceptance: the SavedModel loaded with tf.saved_model.load and called through `s
 the Keras model's uint8 image (equal on >= 99.9 % of pixels, off by at most 1 elsewhere); wrong sizes
 and label values that are no class fail with a message naming the input and the bad value.
 
-The helpers at the top (tiny_config, calibrated_generator, example_inputs, keras_image) are shared
-by the other export test files.
+The helpers shared with the other export test files (tiny_config + EXPORT_CONFIG, calibrated_generator,
+example_inputs, keras_image, pixel_agreement) live in tests/conftest.py.
 """
 
 from __future__ import annotations
@@ -14,16 +14,14 @@ import os
 import subprocess
 import sys
 
-import keras
 import numpy as np
 import pytest
 import tensorflow as tf
 
 import dagan_tf  # noqa: F401
 from dagan_tf import cli
-from dagan_tf.config import DAGANConfig, save_config
+from dagan_tf.config import save_config
 from dagan_tf.data import map_label_values
-from dagan_tf.data.demo import render_scene
 from dagan_tf.export import export_generator, next_version
 from dagan_tf.export.serving import (
     ServingModule,
@@ -33,96 +31,10 @@ from dagan_tf.export.serving import (
     load_generator,
     seeded_normal,
 )
+from dagan_tf.files import is_temporary
 from dagan_tf.models import build_generator
-from dagan_tf.semantic import semantic_map
-
-
-# ---------------------------------------------------------------------------------------------
-# shared helpers
-# ---------------------------------------------------------------------------------------------
-def tiny_config(**changes) -> DAGANConfig:
-    """ngf 8, 32x64 images (crop 64, aspect 2: a non-square size catches H/W mix-ups), 5 classes + dontcare."""
-    values = dict(name="tiny", dataset_mode="coco", dataroot="/nonexistent/dagan_tf_test_data", label_nc=5,
-                  contain_dontcare_label=True, no_instance=False, crop_size=64, load_size=64, aspect_ratio=2.0,
-                  ngf=8)
-    values.update(changes)
-    return DAGANConfig(**values)
-
-
-def example_inputs(config: DAGANConfig, count: int, seed: int = 0) -> dict:
-    """Demo scenes at the config's size as the serving inputs: label file values (a few dontcare
-    pixels when the config has dontcare), instance ids, seeds."""
-    h, w = config.image_hw
-    labels, instances = [], []
-    for i in range(count):
-        label, instance, _ = render_scene(np.random.default_rng((seed, 99, i)), h, w)
-        ids = label.astype(np.int32) % config.label_nc
-        if config.contain_dontcare_label:
-            ids[: h // 8, : w // 8] = config.label_nc
-        labels.append(label_values_from_class_ids(ids, config))
-        instances.append(instance.astype(np.int32))
-    out = {"label": np.stack(labels)}
-    if not config.no_instance:
-        out["instance"] = np.stack(instances)
-    if config.use_vae:
-        out["seed"] = np.arange(count, dtype=np.int32) + 1000 * seed
-    return out
-
-
-def _generator_input(config, inputs, z=None):
-    ids = class_ids_from_label_values(tf.constant(inputs["label"]), config)
-    seg = semantic_map(ids, None if config.no_instance else tf.constant(inputs["instance"]), config)
-    if config.use_vae:
-        if z is None:
-            z = seeded_normal(tf.constant(inputs["seed"]), config.z_dim)
-        return [seg, z]
-    return seg
-
-
-def calibrated_generator(config: DAGANConfig, seed: int = 0) -> keras.Model:
-    """A random-weight generator whose image depends on its input, so comparisons mean something.
-
-    The reference init (gain 0.02, zero biases) gives an image that hardly depends on the label map;
-    here kernels are N(0, 1/fan_in) and biases N(0, 0.1) (unit-scale activations), a few
-    training-mode passes bring the batch-norm running statistics and spectral u, v to the data, and
-    conv_img is scaled so the pre-tanh output has std 0.6 (no saturation at 0 or 255).
-    """
-    keras.utils.set_random_seed(seed)
-    generator = build_generator(config)
-    rng = np.random.default_rng(seed)
-    for variable in generator.trainable_weights:
-        shape = tuple(variable.shape)
-        if len(shape) > 1:
-            fan_in = int(np.prod(shape[:-1]))
-            variable.assign(rng.standard_normal(shape).astype(np.float32) / np.sqrt(fan_in))
-        else:
-            variable.assign(rng.standard_normal(shape).astype(np.float32) * 0.1)
-    inputs = example_inputs(config, 4, seed=seed + 1)
-    z = tf.random.normal((4, config.z_dim), seed=seed)
-    train_pass = tf.function(lambda x: generator(x, training=True))  # eager passes take a second each
-    for _ in range(8):
-        train_pass(_generator_input(config, inputs, z))
-    out = generator(_generator_input(config, inputs, z), training=False).numpy()
-    scale = 0.6 / float(np.arctanh(np.clip(out, -0.999999, 0.999999)).std())
-    conv_img = generator.get_layer("conv_img")
-    conv_img.kernel.assign(conv_img.kernel * scale)
-    conv_img.bias.assign(conv_img.bias * scale)
-    return generator
-
-
-def keras_image(generator: keras.Model, config: DAGANConfig, inputs: dict) -> np.ndarray:
-    """The Keras model's image as uint8, computed outside the export code's graph (NumPy rounding)."""
-    g = generator(_generator_input(config, inputs), training=False).numpy()
-    return np.clip(np.round((g + 1.0) * 127.5), 0, 255).astype(np.uint8)
-
-
-def pixel_agreement(got: np.ndarray, want: np.ndarray) -> dict:
-    """max / mean abs difference, share of exactly equal values and of values within 1, PSNR (dB)."""
-    assert got.shape == want.shape and got.dtype == np.uint8, (got.shape, got.dtype, want.shape)
-    d = np.abs(got.astype(np.int32) - want.astype(np.int32))
-    mse = float(np.mean(d.astype(np.float64) ** 2))
-    return {"max": int(d.max()), "mean": float(d.mean()), "equal": float(np.mean(d == 0)),
-            "within1": float(np.mean(d <= 1)), "psnr": 10 * np.log10(255.0**2 / max(mse, 1e-12))}
+from tests.conftest import EXPORT_CONFIG, calibrated_generator, example_inputs, generator_input, keras_image, \
+    pixel_agreement, tiny_config
 
 
 # ---------------------------------------------------------------------------------------------
@@ -130,7 +42,7 @@ def pixel_agreement(got: np.ndarray, want: np.ndarray) -> dict:
 # ---------------------------------------------------------------------------------------------
 @pytest.fixture(scope="module")
 def config():
-    return tiny_config()
+    return tiny_config(EXPORT_CONFIG)
 
 
 @pytest.fixture(scope="module")
@@ -190,7 +102,7 @@ def test_serving_uint8_signature_matches(loaded, config):
 
 def test_semantic_map_signature_matches_keras(loaded, generator, config):
     inputs = example_inputs(config, 2, seed=7)
-    seg = _generator_input(config, inputs)
+    seg = generator_input(config, inputs)
     out = loaded.signatures["semantic_map"](semantic_map=seg)
     want = generator(seg, training=False).numpy()
     np.testing.assert_allclose(out["image_float"].numpy(), want, atol=1e-5)
@@ -299,7 +211,7 @@ def test_batch_of_zero_wrong_rank_and_float_label_are_named(loaded, config):
 
 
 def test_without_dontcare_255_is_rejected():
-    cfg = tiny_config(contain_dontcare_label=False, no_instance=True)
+    cfg = tiny_config(EXPORT_CONFIG, contain_dontcare_label=False, no_instance=True)
     serve = build_serving_function(build_generator(cfg), cfg)
     label = np.zeros((1,) + cfg.image_hw, np.int32)
     label[0, 0, 0] = 255
@@ -312,7 +224,7 @@ def test_without_dontcare_255_is_rejected():
 # ---------------------------------------------------------------------------------------------
 @pytest.mark.parametrize("mode,dontcare", [("coco", True), ("coco", False), ("ade20k", True), ("ade20k", False)])
 def test_label_values_map_like_the_data_pipeline(mode, dontcare):
-    cfg = tiny_config(dataset_mode=mode, contain_dontcare_label=dontcare)
+    cfg = tiny_config(EXPORT_CONFIG, dataset_mode=mode, contain_dontcare_label=dontcare)
     raw = np.array([[[0, 1, 2, 3, 4, 5, 255]]], np.uint8)
     got = class_ids_from_label_values(tf.constant(raw), cfg).numpy()
     np.testing.assert_array_equal(got, map_label_values(raw, cfg))
@@ -348,7 +260,7 @@ def test_seeded_normal_is_standard_normal():
 
 
 def test_vae_serving_function_draws_z_from_seed():
-    cfg = tiny_config(use_vae=True, crop_size=32, aspect_ratio=1.0)
+    cfg = tiny_config(EXPORT_CONFIG, use_vae=True, crop_size=32, aspect_ratio=1.0)
     g = calibrated_generator(cfg, seed=3)
     module = ServingModule(g, cfg)
     inputs = example_inputs(cfg, 2, seed=2)
@@ -395,7 +307,7 @@ def test_cli_export_writes_next_version(exported):
     assert exported.endswith(os.path.join("saved_models", "tiny", "2"))
     assert os.path.isfile(os.path.join(exported, "saved_model.pb"))
     assert os.path.isfile(os.path.join(exported, "assets.extra", "dagan_config.yaml"))
-    leftovers = [d for d in os.listdir(os.path.dirname(exported)) if d.startswith(".tmp")]
+    leftovers = [d for d in os.listdir(os.path.dirname(exported)) if is_temporary(d)]
     assert leftovers == []
 
 

@@ -21,10 +21,11 @@ from dagan_tf.convert import load_torch_checkpoint
 from dagan_tf.export import convert_to_tflite, export_generator, export_saved_model
 from dagan_tf.export.tflite import check_builtin_ops, representative_examples, tflite_op_names
 from dagan_tf.models import build_generator
-from tests.test_export_saved_model import (
-    _generator_input,
+from tests.conftest import (
+    EXPORT_CONFIG,
     calibrated_generator,
     example_inputs,
+    generator_input,
     keras_image,
     pixel_agreement,
     tiny_config,
@@ -34,7 +35,7 @@ from tests.torch_reference import build_torch_networks
 
 @pytest.fixture(scope="module")
 def config():
-    return tiny_config(use_vae=True)
+    return tiny_config(EXPORT_CONFIG, use_vae=True)
 
 
 @pytest.fixture(scope="module")
@@ -132,7 +133,7 @@ def test_int8_without_instance_map_keeps_its_fidelity(tmp_path):
     garbage (14.8 dB here, 7.6 dB for ADE20K at 256x256 ngf 64); built as a comparison it keeps
     about the fidelity of models with instances (37.6 dB here when written).
     """
-    cfg = tiny_config(dataset_mode="ade20k", label_nc=6, contain_dontcare_label=True, no_instance=True)
+    cfg = tiny_config(EXPORT_CONFIG, dataset_mode="ade20k", label_nc=6, contain_dontcare_label=True, no_instance=True)
     generator = calibrated_generator(cfg, seed=2)
     feeds = example_inputs(cfg, 2, seed=4)
     paths = {q: convert_to_tflite(generator, cfg, str(tmp_path / f"ade_{q}.tflite"), quantize=q)
@@ -154,7 +155,7 @@ def test_seed_draws_the_same_z_as_keras(models, inputs, generator, config):
 
 def test_representative_examples_from_config_data(coco_samples):
     """COCO-Stuff samples: label file values (classes or 255), instance maps, at the config's size."""
-    cfg = tiny_config(dataset_mode="coco", dataroot=str(coco_samples), label_nc=182, crop_size=64,
+    cfg = tiny_config(EXPORT_CONFIG, dataset_mode="coco", dataroot=str(coco_samples), label_nc=182, crop_size=64,
                       aspect_ratio=1.0, load_size=64)
     examples = representative_examples(cfg, count=3)
     assert len(examples) == 3
@@ -166,7 +167,7 @@ def test_representative_examples_from_config_data(coco_samples):
 
 
 def test_representative_examples_fall_back_to_demo_scenes(capsys):
-    cfg = tiny_config(label_nc=4, contain_dontcare_label=False, no_instance=True)
+    cfg = tiny_config(EXPORT_CONFIG, label_nc=4, contain_dontcare_label=False, no_instance=True)
     examples = representative_examples(cfg, count=2)
     assert "demo scenes" in capsys.readouterr().out
     assert [sorted(e) for e in examples] == [["label"], ["label"]]
@@ -193,9 +194,9 @@ def _torch_generator(cfg, seg: np.ndarray) -> torch.nn.Module:
 
 
 def test_generator_from_official_checkpoint_exports_the_same(tmp_path):
-    cfg = tiny_config(crop_size=32, aspect_ratio=1.0, load_size=32)
+    cfg = tiny_config(EXPORT_CONFIG, crop_size=32, aspect_ratio=1.0, load_size=32)
     inputs = example_inputs(cfg, 2, seed=8)
-    seg = _generator_input(cfg, inputs).numpy()
+    seg = generator_input(cfg, inputs).numpy()
     torch_g = _torch_generator(cfg, seg)
     with torch.no_grad():
         torch_out = torch_g(torch.from_numpy(np.ascontiguousarray(seg.transpose(0, 3, 1, 2)))).numpy()

@@ -18,6 +18,7 @@ from dagan_tf.losses import (
     kld_loss,
     zero_loss,
 )
+from tests.conftest import assert_config_round_trip
 
 
 def _np_single(x, real, for_d, mode):
@@ -178,6 +179,10 @@ def test_vgg_weights_from_a_local_file_and_bad_values(tmp_path):
     assert again.vgg_weights == str(path)
     np.testing.assert_array_equal(again.features.get_layer("block5_conv1").kernel.numpy(),
                                   source.get_layer("block5_conv1").kernel.numpy())
+    # vgg_weights is VGGLoss's only argument: through get_config with a non-default value
+    _, rebuilt = assert_config_round_trip(VGGLoss, dict(vgg_weights=str(path)))
+    np.testing.assert_array_equal(rebuilt.features.get_layer("block1_conv1").kernel.numpy(),
+                                  source.get_layer("block1_conv1").kernel.numpy())
 
 
 # ---------------------------------------------------------------------------------------------

@@ -17,7 +17,7 @@ import keras
 import pytest
 
 from dagan_tf import cli
-from dagan_tf.config import DAGANConfig, save_config
+from dagan_tf.config import save_config
 from dagan_tf.models import (
     CheckpointError,
     build_discriminator,
@@ -26,22 +26,21 @@ from dagan_tf.models import (
     load_network,
     network_kind,
 )
+from tests.conftest import NO_DATA, tiny_config
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
-def _config(**changes) -> DAGANConfig:
-    values = dict(name="pkg", dataset_mode="coco", dataroot="/nonexistent/dagan_tf_test_data", label_nc=4,
-                  crop_size=32, load_size=32, ngf=8, ndf=8, num_D=2, n_layers_D=2, use_vae=True, z_dim=8)
-    values.update(changes)
-    return DAGANConfig(**values)
+#: G, D and E of the package tests: 32x32, 4 classes, a VAE, two two-layer discriminator scales.
+PACKAGE_CONFIG = dict(name="pkg", dataset_mode="coco", dataroot=NO_DATA, label_nc=4, crop_size=32, load_size=32,
+                      ngf=8, ndf=8, num_D=2, n_layers_D=2, use_vae=True, z_dim=8)
 
 
 @pytest.fixture(scope="module")
 def network_files(tmp_path_factory):
     """Tiny G, D and E `.keras` files (the trainer's names) and the config they were built with."""
     folder = tmp_path_factory.mktemp("networks")
-    config = _config()
+    config = tiny_config(PACKAGE_CONFIG)
     files = {}
     for letter, build in (("G", build_generator), ("D", build_discriminator), ("E", build_encoder)):
         path = str(folder / f"latest_net_{letter}.keras")
@@ -71,7 +70,7 @@ def test_import_dagan_tf_alone_loads_every_network(network_files):
                           cwd=REPO, timeout=300)
     assert done.returncode == 0, done.stderr[-2000:]
     loaded = json.loads(done.stdout.strip().splitlines()[-1])
-    config = _config()
+    config = tiny_config(PACKAGE_CONFIG)
     for letter, build in (("G", build_generator), ("D", build_discriminator), ("E", build_encoder)):
         model = build(config)
         want = [len(model.inputs), len(model.outputs), model.count_params()]

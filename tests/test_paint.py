@@ -38,7 +38,7 @@ from dagan_tf.data.demo import DEMO_CLASSES
 from dagan_tf.export.serving import build_serving_function
 from dagan_tf.paint import class_table, start_paint, write_site
 from dagan_tf.paint.server import SiteServer
-from tests.test_export_saved_model import calibrated_generator, pixel_agreement
+from tests.conftest import calibrated_generator, pixel_agreement
 
 pytest.importorskip("selenium", reason="the test extra (selenium) is needed for the browser tests")
 from selenium.webdriver.common.by import By  # noqa: E402

@@ -5,6 +5,7 @@ import pytest
 import tensorflow as tf
 
 from dagan_tf.layers import NearestResize, legacy_nearest_indices, legacy_nearest_resize
+from tests.conftest import assert_config_round_trip
 
 
 def _np_resize(x, out_h, out_w):
@@ -48,3 +49,7 @@ def test_layer_config():
     layer = NearestResize((3, 5), name="r")
     assert NearestResize.from_config(layer.get_config()).size == (3, 5)
     assert layer(np.zeros((1, 9, 10, 2), "float32")).shape == (1, 3, 5, 2)
+
+
+def test_config_round_trip_with_every_argument_set():
+    assert_config_round_trip(NearestResize, dict(size=(5, 7)), np.random.rand(1, 3, 4, 2).astype("float32"))

@@ -28,8 +28,8 @@ import pytest
 import tensorflow as tf
 import yaml
 
-from dagan_tf.config import config_from_dict, load_config
-from tests.conftest import write_tiny_dataset
+from dagan_tf.config import load_config
+from tests.conftest import tiny_config, write_tiny_dataset
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 STEPS_PER_EPOCH, EPOCHS = 4, 5
@@ -41,16 +41,19 @@ _CLI = ("import sys, tensorflow as tf; tf.config.optimizer.set_experimental_opti
         "{'disable_meta_optimizer': True}); from dagan_tf.cli import main; sys.exit(main(sys.argv[1:]))")
 
 
-def tiny_config(tmp, name, **changes):
-    values = dict(
-        name=name, checkpoints_dir=os.path.join(tmp, "checkpoints"), dataset_mode="custom",
-        dataroot=os.path.join(tmp, "data"), label_nc=3, no_instance=True, load_size=36, crop_size=32,
-        ngf=8, ndf=8, z_dim=16, use_vae=True, no_vgg_loss=True, vgg_weights="none", batchSize=2,
-        niter=3, niter_decay=2, save_latest_freq=3, save_epoch_freq=2, display_freq=5, print_freq=1,
-        seed=7,
-    )
-    values.update(changes)
-    return config_from_dict(values)
+#: The runs' config, less the run's name and folders (`run_config`): a VAE on 32x32 crops of 36x36 maps of
+#: 3 classes, 5 epochs (3 + 2 decaying) of 4 steps, backups every 3 steps.
+RUN_CONFIG = dict(
+    dataset_mode="custom", label_nc=3, no_instance=True, load_size=36, crop_size=32, ngf=8, ndf=8, z_dim=16,
+    use_vae=True, no_vgg_loss=True, vgg_weights="none", batchSize=2, niter=3, niter_decay=2, save_latest_freq=3,
+    save_epoch_freq=2, display_freq=5, print_freq=1, seed=7,
+)
+
+
+def run_config(tmp, name, **changes):
+    """RUN_CONFIG for the run `name` with its checkpoints and data under `tmp`, then `changes`."""
+    folders = dict(name=name, checkpoints_dir=os.path.join(tmp, "checkpoints"), dataroot=os.path.join(tmp, "data"))
+    return tiny_config(RUN_CONFIG, folders, **changes)
 
 
 def _write_yaml(cfg, path):
@@ -113,7 +116,7 @@ def runs(workdir):
     run in this process meanwhile (the machine has two cores)."""
     from dagan_tf.training import run_training
 
-    crash_cfg = tiny_config(workdir, "crashed")
+    crash_cfg = run_config(workdir, "crashed")
     command = ["train", "--config", _write_yaml(crash_cfg, os.path.join(workdir, "crashed.yaml"))]
     crash_dir = os.path.join(crash_cfg.checkpoints_dir, crash_cfg.name)
     killer = _KillAfterBackup(_cli(command), crash_dir, after=6)
@@ -122,7 +125,7 @@ def runs(workdir):
     options = tf.config.optimizer.get_experimental_options()
     tf.config.optimizer.set_experimental_options({"disable_meta_optimizer": True})
     try:
-        cfg = tiny_config(workdir, "uninterrupted")
+        cfg = run_config(workdir, "uninterrupted")
         result = run_training(cfg, verbose=0)
     finally:
         tf.config.optimizer.set_experimental_options({"disable_meta_optimizer": False, **options})
@@ -225,7 +228,7 @@ def test_crash_then_rerun_equals_uninterrupted_run(runs, capsys):
 def test_mixed_precision_steps_per_execution_and_max_steps(workdir, capsys):
     from dagan_tf.training import run_training
 
-    cfg = tiny_config(workdir, "options", use_vae=False, niter=1, niter_decay=0, save_latest_freq=2)
+    cfg = run_config(workdir, "options", use_vae=False, niter=1, niter_decay=0, save_latest_freq=2)
     # --max-steps 0 builds and writes everything at step 0 under the policy, trains nothing
     # (bfloat16 convolutions are emulated on this CPU: training in it would only cost time here)
     result = run_training(cfg, max_steps=0, mixed_precision=True, verbose=0)
@@ -298,7 +301,7 @@ def test_sigterm_and_sigint_back_up_the_last_step_and_the_rerun_continues(workdi
 
     procs = {}
     for sig in ("SIGTERM", "SIGINT"):
-        cfg = tiny_config(workdir, sig.lower(), save_latest_freq=100)
+        cfg = run_config(workdir, sig.lower(), save_latest_freq=100)
         yaml_path = _write_yaml(cfg, os.path.join(workdir, f"{sig}.yaml"))
         script = _CLI_SIGNAL_AT.replace("STEP", "3").replace("SIGNAL", sig)
         proc = subprocess.Popen([sys.executable, "-c", script, "train", "--config", yaml_path, "--max-steps", "6"],
@@ -307,7 +310,7 @@ def test_sigterm_and_sigint_back_up_the_last_step_and_the_rerun_continues(workdi
     options = tf.config.optimizer.get_experimental_options()
     tf.config.optimizer.set_experimental_options({"disable_meta_optimizer": True})
     try:
-        ref = run_training(tiny_config(workdir, "six_steps", save_latest_freq=100), max_steps=6, verbose=0)
+        ref = run_training(run_config(workdir, "six_steps", save_latest_freq=100), max_steps=6, verbose=0)
     finally:
         tf.config.optimizer.set_experimental_options({"disable_meta_optimizer": False, **options})
 
@@ -347,7 +350,7 @@ def test_sigterm_and_sigint_back_up_the_last_step_and_the_rerun_continues(workdi
 def test_a_second_training_in_the_same_folder_is_refused(workdir, capsys):
     from dagan_tf.cli import main
 
-    cfg = tiny_config(workdir, "busy", use_vae=False)
+    cfg = run_config(workdir, "busy", use_vae=False)
     yaml_path = _write_yaml(cfg, os.path.join(workdir, "busy.yaml"))
     run_dir = os.path.join(cfg.checkpoints_dir, cfg.name)
     first = _cli(["train", "--config", yaml_path, "--max-steps", "2"])
@@ -368,7 +371,7 @@ def test_a_full_disk_during_the_backup_names_the_path_and_leaves_nothing(workdir
     from dagan_tf.files import WriteError
     from dagan_tf.training import run_training
 
-    cfg = tiny_config(workdir, "full_disk", use_vae=False, save_latest_freq=1)
+    cfg = run_config(workdir, "full_disk", use_vae=False, save_latest_freq=1)
     run_dir = os.path.join(cfg.checkpoints_dir, cfg.name)
     os.makedirs(run_dir)
     with open(os.path.join(run_dir, ".latest_net_G.99999.tmp.keras"), "w") as f:
@@ -395,7 +398,7 @@ def test_a_bad_label_file_mid_epoch_ends_in_one_line_and_the_fixed_rerun_resumes
     bad = data / "train_label" / "scene6.png"
     good = bad.read_bytes()
     bad.write_bytes(good[: len(good) // 2])
-    cfg = tiny_config(str(tmp_path), "bad_label", dataroot=str(data), serial_batches=True, use_vae=False,
+    cfg = run_config(str(tmp_path), "bad_label", dataroot=str(data), serial_batches=True, use_vae=False,
                       save_latest_freq=100)
     yaml_path = _write_yaml(cfg, str(tmp_path / "bad_label.yaml"))
     run_dir = os.path.join(cfg.checkpoints_dir, cfg.name)
@@ -430,7 +433,7 @@ def test_evaluation_every_eval_freq_epochs_goes_to_its_log_and_tensorboard(workd
         return {"val_fid": 10.0 + len(seen)}
 
     monkeypatch.setattr(PeriodicEvaluation, "evaluate_now", evaluate_now)
-    cfg = tiny_config(workdir, "evaluated", use_vae=False, niter=3, niter_decay=0, eval_freq=2, eval_how_many=4)
+    cfg = run_config(workdir, "evaluated", use_vae=False, niter=3, niter_decay=0, eval_freq=2, eval_how_many=4)
     result = run_training(cfg, max_steps=10, verbose=0)
     assert seen == [8]  # after epoch 2 (steps 5-8); epoch 3 stopped at step 10 is no evaluation epoch
     with open(os.path.join(result.run_dir, "eval_log.csv")) as f:

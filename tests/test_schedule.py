@@ -12,6 +12,7 @@ from dagan_tf.training.schedule import (
     epoch_learning_rates,
     steps_per_epoch_for,
 )
+from tests.conftest import assert_config_round_trip
 
 
 class _ReferenceTrainerRates:
@@ -143,3 +144,51 @@ def test_reference_adam_is_torch_adam(betas):
     for g in grads:
         kopt.apply([keras.ops.convert_to_tensor(g)], [kvar])
     assert np.abs(np.asarray(kvar.numpy()) - param.detach().numpy()).max() > 1e-5
+
+
+def test_keras_private_hook_that_reference_adam_overrides_is_still_there():
+    """ReferenceAdam overrides Keras' private `_backend_update_step(grads, trainable_variables,
+    learning_rate)` and expects BaseOptimizer to call it with the optimizer's rate, then `update_step`
+    to receive what it passes on. setup.cfg allows the Keras minors where that holds (3.10 .. 3.15);
+    this test names what moved when a newer Keras changes it."""
+    import inspect
+
+    import keras
+    from keras.src.optimizers import base_optimizer
+
+    where = (f"keras {keras.__version__}: ReferenceAdam (dagan_tf/training/schedule.py) overrides the private "
+             "Optimizer._backend_update_step; ")
+    parent = super(ReferenceAdam, ReferenceAdam)._backend_update_step
+    assert parent is not ReferenceAdam._backend_update_step, where + "the hook is gone from keras.optimizers.Adam"
+    signature = list(inspect.signature(parent).parameters)
+    assert signature == ["self", "grads", "trainable_variables", "learning_rate"], (
+        where + f"its signature is now {signature}")
+    caller = inspect.getsource(base_optimizer.BaseOptimizer._backend_apply_gradients)
+    assert "self._backend_update_step(" in caller and "self.learning_rate" in caller, (
+        where + "BaseOptimizer._backend_apply_gradients no longer calls it with self.learning_rate")
+    update = list(inspect.signature(keras.optimizers.Adam.update_step).parameters)
+    assert update == ["self", "gradient", "variable", "learning_rate"], where + f"update_step is now {update}"
+    # and the override is what runs: update_step receives its (step size, sqrt(1 - beta_2^t)) pair
+    seen = []
+    opt = ReferenceAdam(1e-3, 0.5, 0.999)
+    original = opt.update_step
+    opt.update_step = lambda gradient, variable, learning_rate: (seen.append(learning_rate),
+                                                                 original(gradient, variable, learning_rate))
+    var = keras.Variable(np.zeros(3, "float32"))
+    opt.apply([keras.ops.ones(3)], [var])
+    assert len(seen) == 1 and isinstance(seen[0], tuple) and len(seen[0]) == 2, (
+        where + f"update_step received {seen!r} instead of ReferenceAdam's (step_size, bias2_sqrt)")
+    step_size, bias2_sqrt = (float(x) for x in seen[0])
+    assert step_size == pytest.approx(1e-3 / (1 - 0.5)) and bias2_sqrt == pytest.approx((1 - 0.999) ** 0.5)
+    np.testing.assert_allclose(var.numpy(), -1e-3, rtol=1e-5)  # torch Adam's first step: -lr * sign(g)
+
+
+def test_config_round_trips_with_every_argument_set():
+    schedule, rebuilt = assert_config_round_trip(
+        ReferenceLRSchedule, dict(base_lr=0.001, niter=2, niter_decay=3, steps_per_epoch=5, ratio=2.0, name="lr_x"))
+    for step in (0, 12, 17, 30):
+        assert float(rebuilt(step)) == float(schedule(step))
+    # a rate exact in float32 (the optimizer keeps it in a float32 variable)
+    opt, again = assert_config_round_trip(
+        ReferenceAdam, dict(learning_rate=2.0**-10, beta_1=0.5, beta_2=0.99, epsilon=1e-6, name="adam_x"))
+    assert (again.beta_1, again.beta_2, again.epsilon, again.name) == (0.5, 0.99, 1e-6, "adam_x")

@@ -9,6 +9,7 @@ import torch.nn.functional as F  # noqa: E402
 
 from dagan_tf.evaluation.segmenters.blocks import (Bottleneck, ConvBN, TorchConv2D, adaptive_average_pool,  # noqa: E402
                                                    bilinear_resize, torch_max_pool)
+from tests.conftest import assert_config_round_trip  # noqa: E402
 from tests.torch_segmenters import to_nchw, to_nhwc  # noqa: E402
 
 pytestmark = pytest.mark.usefixtures("single_torch_thread")
@@ -79,3 +80,17 @@ def test_layers_round_trip_through_config(layer):
     clone.set_weights(layer.get_weights())
     np.testing.assert_array_equal(np.asarray(clone(x)), np.asarray(layer(x)))
     assert keras.saving.get_registered_name(layer.__class__) == f"dagan_tf>{layer.__class__.__name__}"
+
+
+def test_every_block_argument_survives_the_config():
+    x = _x(9, 9, 8)
+    # Keras' convs refuse strides > 1 together with dilation > 1: each in its own trip
+    for strides, dilation_rate, default in ((2, 1, "dilation_rate"), (1, 2, "strides")):
+        assert_config_round_trip(TorchConv2D, dict(filters=3, kernel_size=3, strides=strides, padding=2,
+                                                   dilation_rate=dilation_rate, use_bias=True), x,
+                                 keep_default=(default,))
+        assert_config_round_trip(ConvBN, dict(filters=3, kernel_size=3, strides=strides, padding=2,
+                                              dilation_rate=dilation_rate, relu=False, epsilon=1e-3), x,
+                                 keep_default=(default,))
+    assert_config_round_trip(Bottleneck, dict(width=2, strides=2, dilation_rate=2, stride_in_1x1=True,
+                                              projection=True), x)

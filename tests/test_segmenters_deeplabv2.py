@@ -17,6 +17,8 @@ import torch.nn.functional as F  # noqa: E402
 
 from dagan_tf.evaluation.segmenters import (CheckpointMismatchError, build_network,  # noqa: E402
                                             load_official_state_dict, load_segmenter, make_segmenter)
+from dagan_tf.evaluation.segmenters.deeplabv2 import DeepLabV2  # noqa: E402
+from tests.conftest import assert_config_round_trip  # noqa: E402
 from tests.torch_segmenters import (DeepLabV2_ResNet101_MSC, argmax_agreement, float32_parity,  # noqa: E402
                                     randomise_batch_norms, save_state_dict, state_dict_arrays, to_nchw, to_nhwc)
 
@@ -117,3 +119,10 @@ def test_ground_truth_maps_cocostuff_values():
     expected = np.where(values < 182, values, 255).astype(np.int32)
     np.testing.assert_array_equal(mapped, expected)
     assert mapped.ravel()[0] == 0 and mapped.ravel()[181] == 181 and mapped.ravel()[255] == 255
+
+
+def test_config_round_trip_with_every_argument_set():
+    # config only: DeepLab's stage widths are fixed (64 .. 2048), too heavy to run twice here
+    _, rebuilt = assert_config_round_trip(DeepLabV2, dict(num_classes=3, n_blocks=(1, 1, 2, 1), atrous_rates=(2, 3),
+                                                          msc_scales=(0.5,)))
+    assert [len(stage) for stage in rebuilt.stages] == [1, 1, 2, 1] and len(rebuilt.aspp) == 2

@@ -13,7 +13,9 @@ torch = pytest.importorskip("torch")
 
 from dagan_tf.evaluation.segmenters import (CheckpointMismatchError, build_network, load_segmenter,  # noqa: E402
                                             make_segmenter)
+from dagan_tf.evaluation.segmenters import drn  # noqa: E402
 from dagan_tf.evaluation.segmenters.drn import DRN_CHANNELS, DRN_D_105_LAYERS  # noqa: E402
+from tests.conftest import assert_config_round_trip  # noqa: E402
 from tests.torch_segmenters import (DRNSeg, argmax_agreement, float32_parity, randomise_batch_norms,  # noqa: E402
                                     save_state_dict, state_dict_arrays, to_nchw, to_nhwc)
 
@@ -137,3 +139,11 @@ def test_ground_truth_maps_cityscapes_ids_to_train_ids():
     np.testing.assert_array_equal(segmenter.ground_truth(ids), expected)
     assert segmenter.ignore_index == 255 and segmenter.num_classes == 19
     assert sorted(set(expected.ravel()) - {255}) == list(range(19))
+
+
+def test_config_round_trips_with_every_argument_set():
+    x = np.random.default_rng(0).standard_normal((1, 16, 16, 3)).astype(np.float32)
+    assert_config_round_trip(drn.DepthwiseConvTranspose2D, dict(kernel_size=4, strides=2, padding=1), x)
+    # a DRN-D-22-like trunk, 4 channels wide, 3 classes: the whole network through its config
+    assert_config_round_trip(drn.DRNSeg, dict(num_classes=3, layers=(1, 1, 1, 1, 1, 1, 1, 0),
+                                              channels=(4, 4, 4, 4, 4, 4, 4, 4)), x)

@@ -24,7 +24,8 @@ from mit_semseg.models.models import Resnet  # noqa: E402
 
 from dagan_tf.evaluation.segmenters import (CheckpointMismatchError, build_network,  # noqa: E402
                                             load_official_state_dict, load_segmenter, make_segmenter)
-from dagan_tf.evaluation.segmenters.upernet import IMG_SIZES  # noqa: E402
+from dagan_tf.evaluation.segmenters.upernet import IMG_SIZES, UperNet  # noqa: E402
+from tests.conftest import assert_config_round_trip  # noqa: E402
 
 pytestmark = pytest.mark.usefixtures("single_torch_thread")
 
@@ -146,3 +147,9 @@ def test_ground_truth_maps_ade20k_values():
     expected[(expected < 0) | (expected >= 150)] = 255
     np.testing.assert_array_equal(mapped, expected)
     assert mapped[0, 0, 0] == 255 and mapped.ravel()[150] == 149 and mapped.ravel()[151] == 255
+
+
+def test_config_round_trip_with_every_argument_set():
+    # a 1-1-1-1 ResNet trunk with an 8-wide head (the trunk's widths are fixed), 3 classes
+    x = np.random.default_rng(0).standard_normal((1, 32, 32, 3)).astype(np.float32)
+    assert_config_round_trip(UperNet, dict(num_classes=3, blocks=(1, 1, 1, 1), fpn_dim=8), x)

@@ -27,7 +27,8 @@ from PIL import Image
 from tensorflow_serving.apis import predict_pb2, prediction_service_pb2_grpc
 
 from dagan_tf.export import export_saved_model
-from tests.test_export_saved_model import calibrated_generator, example_inputs, keras_image, pixel_agreement, tiny_config
+from tests.conftest import (EXPORT_CONFIG, calibrated_generator, example_inputs, keras_image, pixel_agreement,
+                            tiny_config)
 
 TOOL = Path(__file__).resolve().parents[1] / "tools" / "serving_client.py"
 MODEL = "tiny"
@@ -130,7 +131,7 @@ class _PredictionService(prediction_service_pb2_grpc.PredictionServiceServicer):
 # ---------------------------------------------------------------------------------------------
 @pytest.fixture(scope="module")
 def config():
-    return tiny_config(use_vae=True)  # label, instance and seed inputs
+    return tiny_config(EXPORT_CONFIG, use_vae=True)  # label, instance and seed inputs
 
 
 @pytest.fixture(scope="module")

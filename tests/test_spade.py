@@ -6,6 +6,7 @@ import tensorflow as tf
 
 from dagan_tf.layers import SPADE, parse_spade_config
 from dagan_tf.layers.resize import legacy_nearest_resize
+from tests.conftest import assert_config_round_trip
 
 
 def test_parse():
@@ -43,3 +44,9 @@ def test_formula(text):
 def test_config_roundtrip():
     s = SPADE("spadeinstance3x3", hidden=32)
     assert SPADE.from_config(s.get_config()).get_config() == s.get_config()
+
+
+def test_config_round_trip_with_every_argument_set():
+    x = np.random.randn(1, 4, 6, 5).astype("float32")
+    seg = np.random.rand(1, 8, 12, 3).astype("float32")
+    assert_config_round_trip(SPADE, dict(config_text="spadeinstance5x5", hidden=7, init_gain=0.5), [x, seg])

@@ -6,6 +6,7 @@ import tensorflow as tf
 
 from dagan_tf.layers import SpectralConv2D
 from dagan_tf.layers.spectral_conv import kernel_matrix
+from tests.conftest import assert_config_round_trip
 
 
 def _np_normalize(x, eps=1e-12):
@@ -103,3 +104,10 @@ def test_config_roundtrip():
     layer = SpectralConv2D(4, 3, strides=2, padding=1, use_bias=False, name="c")
     clone = SpectralConv2D.from_config(layer.get_config())
     assert clone.get_config() == layer.get_config()
+
+
+def test_config_round_trip_with_every_argument_set():
+    x = np.random.randn(1, 8, 8, 2).astype("float32")
+    everything = dict(filters=3, kernel_size=3, strides=2, padding=1, use_bias=False, spectral_norm=False,
+                      eps=1e-6, init_gain=0.5)
+    assert_config_round_trip(SpectralConv2D, everything, x)

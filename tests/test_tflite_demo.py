@@ -19,7 +19,7 @@ from PIL import Image
 
 from dagan_tf.data.demo import write_demo_dataset
 from dagan_tf.export import convert_to_tflite
-from tests.test_export_saved_model import calibrated_generator, keras_image, pixel_agreement, tiny_config
+from tests.conftest import EXPORT_CONFIG, calibrated_generator, keras_image, pixel_agreement, tiny_config
 
 TOOL = Path(__file__).resolve().parents[1] / "tools" / "tflite_demo.py"
 BLOCKER = """import os
@@ -32,7 +32,7 @@ raise ImportError(f"{__name__} is blocked in this test (tools/tflite_demo.py mus
 @pytest.fixture(scope="module")
 def config():
     # the demo config's classes and instance maps, tiny: 32x64 like the demo's 2:1 scenes
-    return tiny_config(name="demo", dataset_mode="demo", label_nc=8, contain_dontcare_label=False,
+    return tiny_config(EXPORT_CONFIG, name="demo", dataset_mode="demo", label_nc=8, contain_dontcare_label=False,
                        no_instance=False)
 
 

@@ -12,20 +12,20 @@ import pytest
 import tensorflow as tf
 
 import keras
-from dagan_tf.config import DAGANConfig, load_config
+from dagan_tf.config import load_config
 from dagan_tf.models import build_discriminator, build_encoder, build_generator
 from dagan_tf.semantic import semantic_map
 from dagan_tf.training.model import DAGAN, LOSS_NAMES, active_loss_names
 from dagan_tf.training.schedule import ReferenceAdam, epoch_learning_rates
+from tests.conftest import tiny_config
 
 
 TOL = 1e-5
 
 
-def tiny_config(**changes) -> DAGANConfig:
-    base = dict(label_nc=4, ngf=8, ndf=8, crop_size=32, load_size=32, vgg_weights="none", z_dim=16,
-                niter=100, seed=3)
-    return DAGANConfig(**{**base, **changes})
+#: G, D (and E) at ngf / ndf 8 on 32x32 maps of 4 classes; no VGG weights to read.
+TRAIN_STEP_CONFIG = dict(label_nc=4, ngf=8, ndf=8, crop_size=32, load_size=32, vgg_weights="none", z_dim=16,
+                         niter=100, seed=3)
 
 
 def tiny_batch(cfg, n=2, seed=0) -> dict:
@@ -148,7 +148,7 @@ def _vgg_or_none(model):
 @pytest.mark.parametrize("variant", list(VARIANTS))
 def test_train_steps_equal_the_reference_iteration(variant):
     changes, steps = VARIANTS[variant]
-    cfg = tiny_config(**changes)
+    cfg = tiny_config(TRAIN_STEP_CONFIG, **changes)
     model = DAGAN(cfg)
     lr_g, lr_d = epoch_learning_rates(cfg, 1)
     betas = (0.5, 0.999) if cfg.no_TTUR else (0.0, 0.9)
@@ -200,7 +200,7 @@ def test_train_steps_equal_the_reference_iteration(variant):
 
 
 def test_compile_builds_optimizer_state_and_logs_switched_on_losses():
-    cfg = tiny_config(no_vgg_loss=True, no_ganFeat_loss=True)
+    cfg = tiny_config(TRAIN_STEP_CONFIG, no_vgg_loss=True, no_ganFeat_loss=True)
     model = DAGAN(cfg)
     assert model.vgg_loss is None and model.encoder is None
     model.compile()
@@ -212,16 +212,16 @@ def test_compile_builds_optimizer_state_and_logs_switched_on_losses():
     logs = model.train_step(tiny_batch(cfg))
     assert list(logs) == ["G_GAN", "D_fake", "D_real", "lr_G", "lr_D"]
     assert int(model.g_optimizer.iterations) == 1 and int(model.d_optimizer.iterations) == 1
-    assert set(active_loss_names(tiny_config(use_vae=True))) == set(LOSS_NAMES)
+    assert set(active_loss_names(tiny_config(TRAIN_STEP_CONFIG, use_vae=True))) == set(LOSS_NAMES)
     with pytest.raises(ValueError, match="D_steps_per_G"):
-        DAGAN(tiny_config(D_steps_per_G=2))
+        DAGAN(tiny_config(TRAIN_STEP_CONFIG, D_steps_per_G=2))
 
 
 def test_every_gan_mode_gives_finite_losses_and_call_generates():
     """The step's two forward passes in every GAN mode (the update path does not depend on it)."""
-    data = tiny_batch(tiny_config())
+    data = tiny_batch(tiny_config(TRAIN_STEP_CONFIG))
     for mode in ("hinge", "ls", "original", "w"):
-        cfg = tiny_config(gan_mode=mode, no_vgg_loss=True)
+        cfg = tiny_config(TRAIN_STEP_CONFIG, gan_mode=mode, no_vgg_loss=True)
         model = DAGAN(cfg)
         sem, image = model.semantic_map(data), tf.constant(data["image"])
         g_losses, fake = model.generator_losses(sem, image)

@@ -13,7 +13,7 @@ from dagan_tf.visualize import (
     label_colormap,
     label_palette,
     save_png,
-    to_uint8_image,
+    to_uint8_truncated,
     write_results_page,
 )
 
@@ -61,11 +61,11 @@ def test_colorize_label_maps_ids_and_blackens_unknown():
     assert colorize_label(label[None, ..., None], palette).shape == (1, 2, 2, 3)
 
 
-def test_to_uint8_image_matches_tensor2im():
+def test_to_uint8_truncated_matches_tensor2im():
     x = np.array([-1.0, -0.5, 0.0, 0.999, 1.0, 1.7], dtype=np.float32).reshape(1, 2, 3)
     want = np.clip((x + 1) / 2 * 255, 0, 255).astype(np.uint8)
-    np.testing.assert_array_equal(to_uint8_image(x), want)
-    assert to_uint8_image(x).tolist() == [[[0, 63, 127], [254, 255, 255]]]
+    np.testing.assert_array_equal(to_uint8_truncated(x), want)
+    assert to_uint8_truncated(x).tolist() == [[[0, 63, 127], [254, 255, 255]]]
 
 
 def test_image_grid_layout():

@@ -23,6 +23,14 @@ from typing import Any, Mapping
 import numpy as np
 
 from dagan_tf.convert.mismatch import IGNORED_SUFFIXES, MAX_LISTED, hints_for, mismatch_message
+from dagan_tf.files import atomic_path
+from dagan_tf.models.official_names import (  # noqa: F401  (build_network: re-exported, it has always lived here)
+    OFFICIAL_NETWORKS,
+    build_network,
+    official_network,
+    official_weight_layout,
+    torch_shape,
+)
 
 __all__ = [
     "CheckpointError",
@@ -34,7 +42,7 @@ __all__ = [
     "build_network",
 ]
 
-NETWORKS = ("G", "D", "E")
+NETWORKS = tuple(OFFICIAL_NETWORKS)
 #: Buffers of the official state_dicts that have no counterpart in our models.
 #: How many keys of each kind a mismatch message lists.
 
@@ -135,8 +143,7 @@ def load_torch_checkpoint(model, path_or_state_dict, network: str = "G"):
     CheckpointMismatchError lists missing keys, unexpected keys and shape mismatches (first few) and
     the config keys that likely cause them. Returns `model`.
     """
-    if network not in NETWORKS:
-        raise ValueError(f"network must be one of {', '.join(NETWORKS)}, not {network!r}")
+    official_network(network)  # ValueError naming the choices
     if isinstance(path_or_state_dict, (str, os.PathLike)):
         source = os.fspath(path_or_state_dict)
         state_dict = read_torch_state_dict(source)
@@ -157,9 +164,6 @@ class StateDictComparison:
     `mismatched` `[(key, our torch-layout shape, its shape)]`; `matching` keys fit."""
 
     def __init__(self, model, network: str, state_dict: Mapping[str, Any]):
-        from dagan_tf.models import official_weight_layout
-        from dagan_tf.models.official_names import torch_shape
-
         self.model, self.network, self.state_dict = model, network, state_dict
         self.layout = official_weight_layout(model, network)
         wanted = {k: torch_shape(var, kind) for k, (var, kind) in self.layout.items()}
@@ -220,30 +224,6 @@ def infer_network(checkpoint_path: str | os.PathLike) -> str:
     return match.group(1)
 
 
-def build_network(config, network: str):
-    """The Keras network the official `network` checkpoint belongs to, built from `config`."""
-    from dagan_tf.models import build_discriminator, build_encoder, build_generator
-
-    builders = {"G": build_generator, "D": build_discriminator, "E": build_encoder}
-    if network not in builders:
-        raise ValueError(f"network must be one of {', '.join(NETWORKS)}, not {network!r}")
-    return builders[network](config)
-
-
-def _save_atomically(model, out_path: str) -> None:
-    """model.save to a temporary .keras file beside `out_path`, then rename: no half-written output."""
-    directory = os.path.dirname(os.path.abspath(out_path))
-    os.makedirs(directory, exist_ok=True)
-    tmp = os.path.join(directory, f".{os.path.basename(out_path)}.{os.getpid()}.tmp.keras")
-    try:
-        model.save(tmp)
-        os.replace(tmp, out_path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-        raise
-
-
 def convert_checkpoint(config, checkpoint_path: str | os.PathLike, out_path: str | os.PathLike,
                        network: str | None = None, verbose: bool = True) -> str:
     """Convert an official `.pth` checkpoint to a `.keras` file; returns the output path.
@@ -273,7 +253,8 @@ def convert_checkpoint(config, checkpoint_path: str | os.PathLike, out_path: str
         raise CheckpointMismatchError(str(e).replace("<state_dict>", checkpoint_path, 1)) from None
     if progress is not None:
         progress.update(3)
-    _save_atomically(model, out_path)
+    with atomic_path(out_path, what="converted checkpoint") as tmp:
+        model.save(tmp)
     if progress is not None:
         progress.update(4)
     return out_path

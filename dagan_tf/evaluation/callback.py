@@ -60,17 +60,17 @@ class PeriodicEvaluation(keras.callbacks.Callback):
         from dagan_tf.evaluation.evaluate import raw_label_values, score_rule_for
         from dagan_tf.evaluation.fid import InceptionFeatures, activation_statistics, frechet_distance
         from dagan_tf.evaluation.scores import confusion_matrix, segmentation_scores
-        from dagan_tf.visualize import to_uint8_image
+        from dagan_tf.visualize import to_uint8_truncated
 
         if self._features is None:
             weights, model = self._inception
             self._features = InceptionFeatures(weights, dims=self.dims, batch_size=self.batch_size, model=model)
         fake_feats, real_feats, hist = [], [], None
         for batch in self._batches():
-            fake = to_uint8_image(keras.ops.convert_to_numpy(self.model(batch, training=False)))
+            fake = to_uint8_truncated(keras.ops.convert_to_numpy(self.model(batch, training=False)))
             fake_feats.append(self._features(fake))
             if self._real_stats is None:
-                real_feats.append(self._features(to_uint8_image(batch["image"].numpy())))
+                real_feats.append(self._features(to_uint8_truncated(batch["image"].numpy())))
             if self.segmenter is not None:
                 truth = self.segmenter.ground_truth(raw_label_values(batch["label"].numpy(), self.config))
                 counts = confusion_matrix(truth, self.segmenter.predict(fake), self.segmenter.num_classes)

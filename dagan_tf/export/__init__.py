@@ -20,7 +20,7 @@ from dagan_tf.export.serving import (
     build_serving_function,
     load_generator,
     seeded_normal,
-    to_uint8_image,
+    to_uint8_rounded,
 )
 from dagan_tf.export.tflite import QUANTIZE_MODES, check_builtin_ops, convert_to_tflite, representative_examples
 
@@ -43,7 +43,7 @@ __all__ = [
     "representative_examples",
     "require_extra",
     "seeded_normal",
-    "to_uint8_image",
+    "to_uint8_rounded",
 ]
 
 FORMATS = ("saved_model", "tflite", "onnx")

@@ -8,13 +8,12 @@ are left out (the assert-free, fixed-size variant of `serving.build_serving_func
 
 from __future__ import annotations
 
-import os
-
 import keras
 
 from dagan_tf.config import DAGANConfig
 from dagan_tf.export.extras import require_extra
 from dagan_tf.export.serving import build_serving_function
+from dagan_tf.files import atomic_path
 
 __all__ = ["DEFAULT_OPSET", "convert_to_onnx"]
 
@@ -39,9 +38,6 @@ def convert_to_onnx(generator: keras.Model, config: DAGANConfig, out: str, opset
     foreign = sorted({f"{n.domain}:{n.op_type}" for n in model_proto.graph.node if n.domain not in _STANDARD_DOMAINS})
     if foreign:
         raise ValueError(f"ONNX model for {out} holds ops outside standard ONNX: {', '.join(foreign)}")
-    os.makedirs(os.path.dirname(os.path.abspath(out)), exist_ok=True)
-    tmp_out = out + ".tmp"
-    with open(tmp_out, "wb") as f:
+    with atomic_path(out, what="ONNX model") as tmp, open(tmp, "wb") as f:
         f.write(model_proto.SerializeToString())
-    os.replace(tmp_out, out)
     return out

@@ -15,13 +15,13 @@ from __future__ import annotations
 
 import os
 import re
-import shutil
 
 import keras
 import tensorflow as tf
 
 from dagan_tf.config import DAGANConfig, save_config
 from dagan_tf.export.serving import ServingModule
+from dagan_tf.files import atomic_path
 
 __all__ = ["DEFAULT_BASE_DIR", "export_saved_model", "next_version"]
 
@@ -55,16 +55,9 @@ def export_saved_model(generator: keras.Model, config: DAGANConfig, out: str | N
     out = os.path.join(model_dir, str(next_version(model_dir)))
     if os.path.exists(out):  # a file named like the next version
         raise ValueError(f"export output {out} already exists and is no version folder; remove it")
-    parent = os.path.dirname(os.path.abspath(out))
-    os.makedirs(parent, exist_ok=True)
-    tmp = os.path.join(parent, f".tmp-{os.path.basename(out)}-{os.getpid()}")
-    shutil.rmtree(tmp, ignore_errors=True)
-    try:
+    with atomic_path(out, what="SavedModel") as tmp:
         module = ServingModule(generator, config, validate=True)
         tf.saved_model.save(module, tmp, signatures=module.signatures())
         os.makedirs(os.path.join(tmp, "assets.extra"), exist_ok=True)
         save_config(config, os.path.join(tmp, "assets.extra", "dagan_config.yaml"))
-        os.replace(tmp, out)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
     return out

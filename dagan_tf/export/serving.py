@@ -50,7 +50,7 @@ __all__ = [
     "load_generator",
     "seeded_normal",
     "serving_input_specs",
-    "to_uint8_image",
+    "to_uint8_rounded",
     "with_label_dtype",
 ]
 
@@ -205,8 +205,11 @@ def seeded_normal(seed, dim: int):
     return tf.sqrt(-2.0 * tf.math.log(u1)) * tf.cos((2.0 * np.pi) * u2)
 
 
-def to_uint8_image(image):
-    """Generator output `(batch, H, W, 3)` in [-1, 1] -> uint8 = clip(round((g + 1) * 127.5), 0, 255)."""
+def to_uint8_rounded(image):
+    """Generator output `(batch, H, W, 3)` in [-1, 1] -> uint8 = clip(round((g + 1) * 127.5), 0, 255).
+
+    Rounds to nearest, unlike the reference's truncating `tensor2im` (`visualize.to_uint8_truncated`,
+    kept for results pages and FID): every export format computes exactly this."""
     scaled = tf.round((tf.cast(image, tf.float32) + 1.0) * 127.5)
     return tf.cast(tf.clip_by_value(scaled, 0.0, 255.0), tf.uint8)
 
@@ -254,7 +257,7 @@ def build_serving_function(generator: keras.Model, config: DAGANConfig, *, valid
         ids = class_ids_from_label_values(label, config)
         seg = tf.cast(build_semantic_map(ids, instance, config, dtype=semantic_dtype), tf.float32)
         z = seeded_normal(seed, config.z_dim) if config.use_vae else None
-        return {IMAGE: to_uint8_image(_generate(generator, config, seg, z))}
+        return {IMAGE: to_uint8_rounded(_generate(generator, config, seg, z))}
 
     int32_serve = tf.function(_with_parameters(serve, names), input_signature=specs, autograph=False)
     if tf.as_dtype(label_dtype) == tf.int32:
@@ -285,7 +288,7 @@ def build_semantic_map_function(generator: keras.Model, config: DAGANConfig) -> 
     def semantic_map(*args):
         seg, z = args[0], (args[1] if config.use_vae else None)
         image = _generate(generator, config, seg, z)
-        return {IMAGE: to_uint8_image(image), IMAGE_FLOAT: tf.cast(image, tf.float32)}
+        return {IMAGE: to_uint8_rounded(image), IMAGE_FLOAT: tf.cast(image, tf.float32)}
 
     names = [s.name for s in specs]
     return tf.function(_with_parameters(semantic_map, names), input_signature=specs, autograph=False)

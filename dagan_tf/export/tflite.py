@@ -27,6 +27,7 @@ from tensorflow.python.framework.convert_to_constants import convert_variables_t
 from dagan_tf.config import DAGANConfig
 from dagan_tf.data import registry as dataset_registry
 from dagan_tf.export.extras import require_extra
+from dagan_tf.files import atomic_path
 from dagan_tf.export.serving import (
     IMAGE,
     INSTANCE,
@@ -204,9 +205,6 @@ def convert_to_tflite(generator: keras.Model, config: DAGANConfig, out: str, qua
         flatbuffer = _convert(_converter(saved, config, quantize, representative_data, batch or 1),
                               quantize, int8_float_ops)
     check_builtin_ops(flatbuffer, where=f"TFLite model for {out}")
-    os.makedirs(os.path.dirname(os.path.abspath(out)), exist_ok=True)
-    tmp_out = out + ".tmp"
-    with open(tmp_out, "wb") as f:
+    with atomic_path(out, what="TFLite model") as tmp, open(tmp, "wb") as f:
         f.write(flatbuffer)
-    os.replace(tmp_out, out)
     return out

@@ -5,22 +5,16 @@
 norm cancels it); batch norms here are affine, instance norms are not (as the reference).
 """
 
-import re
-
 import keras
 
 from dagan_tf.layers.norms import make_norm
 from dagan_tf.layers.spectral_conv import SpectralConv2D
-
-_NORM_STRING = re.compile(r"^(spectral)?(syncbatch|batch|instance|none)$")
+from dagan_tf.norm_strings import parse_plain_norm
 
 
 def parse_norm_string(norm_string: str) -> tuple[bool, str]:
-    """'spectralinstance' -> (True, 'instance')."""
-    match = _NORM_STRING.match(norm_string)
-    if match is None:
-        raise ValueError(f"{norm_string!r} is not a norm string such as 'spectralinstance'")
-    return match.group(1) is not None, match.group(2)
+    """'spectralinstance' -> (True, 'instance'); ValueError otherwise (dagan_tf.norm_strings)."""
+    return parse_plain_norm(norm_string, "ConvNorm norm_string")
 
 
 @keras.saving.register_keras_serializable(package="dagan_tf")

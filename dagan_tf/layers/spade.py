@@ -1,30 +1,19 @@
 """SPADE: spatially-adaptive denormalisation (Park et al.), as the reference's `SPADE` module."""
 
-import re
-
 import keras
-from keras import ops
 
 from dagan_tf.layers.initializers import xavier_normal
 from dagan_tf.layers.norms import make_norm
 from dagan_tf.layers.resize import legacy_nearest_resize
-
-#: The reference's `re.search('spade(\D+)(\d)x\d', config_text)`.
-_SPADE_CONFIG = re.compile(r"spade(\D+)(\d)x\d")
+from dagan_tf.norm_strings import parse_spade_norm
 
 #: Hidden width of the shared SPADE MLP (`nhidden` in the reference).
 SPADE_HIDDEN = 128
 
 
 def parse_spade_config(config_text: str) -> tuple[str, int]:
-    """'spadesyncbatch3x3' (or 'spectralspade...') -> ('syncbatch', 3)."""
-    match = _SPADE_CONFIG.search(config_text)
-    if match is None:
-        raise ValueError(f"{config_text!r} is not a SPADE norm string such as 'spadesyncbatch3x3'")
-    norm, kernel = match.group(1), int(match.group(2))
-    if norm not in ("batch", "syncbatch", "instance"):
-        raise ValueError(f"{config_text!r}: unknown parameter-free norm {norm!r} "
-                         "(expected batch, syncbatch or instance)")
+    """'spadesyncbatch3x3' (or 'spectralspade...') -> ('syncbatch', 3); ValueError otherwise."""
+    _, norm, kernel = parse_spade_norm(config_text, "SPADE config_text")
     return norm, kernel
 
 

@@ -12,10 +12,14 @@ reference does.
 
 from __future__ import annotations
 
+from typing import Callable, NamedTuple
+
 import keras
 
 from dagan_tf.layers import BatchNorm, ConvNorm, SpectralConv2D
-from dagan_tf.models.discriminator import NLayerDiscriminator
+from dagan_tf.models.discriminator import NLayerDiscriminator, build_discriminator
+from dagan_tf.models.encoder import build_encoder
+from dagan_tf.models.generator import build_generator
 
 GENERATOR_BLOCKS = ("head_0", "G_middle_0", "G_middle_1", "up_0", "up_1", "up_2", "up_3", "up_4")
 
@@ -119,12 +123,36 @@ def _encoder(model) -> dict:
     return out
 
 
+class OfficialNetwork(NamedTuple):
+    """One of the reference's networks: how to build ours from a config, and its state_dict layout."""
+
+    build: Callable  # DAGANConfig -> keras.Model
+    layout: Callable  # that model -> {official key: (variable, kind)}
+
+
+#: The reference's networks by their checkpoint letter (`<epoch>_net_G.pth`, ...).
+OFFICIAL_NETWORKS = {
+    "G": OfficialNetwork(build_generator, _generator),
+    "D": OfficialNetwork(build_discriminator, _discriminator),
+    "E": OfficialNetwork(build_encoder, _encoder),
+}
+
+
+def official_network(network: str) -> OfficialNetwork:
+    """The entry of OFFICIAL_NETWORKS for 'G', 'D' or 'E'; ValueError naming the choices otherwise."""
+    if network not in OFFICIAL_NETWORKS:
+        raise ValueError(f"network must be one of {', '.join(OFFICIAL_NETWORKS)}, not {network!r}")
+    return OFFICIAL_NETWORKS[network]
+
+
+def build_network(config, network: str) -> keras.Model:
+    """The Keras network the official `network` ('G', 'D' or 'E') checkpoint belongs to, built from `config`."""
+    return official_network(network).build(config)
+
+
 def official_weight_layout(model: keras.Model, network: str) -> dict:
     """`{official state_dict key: (keras variable, kind)}` for network 'G', 'D' or 'E'."""
-    builders = {"G": _generator, "D": _discriminator, "E": _encoder}
-    if network not in builders:
-        raise ValueError(f"network must be 'G', 'D' or 'E', not {network!r}")
-    return builders[network](model)
+    return official_network(network).layout(model)
 
 
 def torch_shape(variable, kind: str) -> tuple:

@@ -23,6 +23,7 @@ import shutil
 import numpy as np
 
 from dagan_tf.config import DAGANConfig
+from dagan_tf.files import atomic_path
 from dagan_tf.paint.runtime import copy_runtime
 from dagan_tf.visualize import label_palette
 
@@ -79,9 +80,8 @@ def _write_scenes(site: pathlib.Path, config: DAGANConfig, count: int) -> list[d
 
 
 def _write_json(path: pathlib.Path, data) -> None:
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(data, indent=1))
-    os.replace(tmp, path)
+    with atomic_path(path, what="paint site file") as tmp, open(tmp, "w", encoding="utf-8") as f:
+        f.write(json.dumps(data, indent=1))
 
 
 def write_site(site_dir, model_path, config: DAGANConfig, *, scene_count: int = SCENE_COUNT,

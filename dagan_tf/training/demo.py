@@ -129,7 +129,8 @@ def _scoring_batch(config: DAGANConfig) -> dict:
 
 # ------------------------------------------------------------------------------------------------
 def run_demo(out_dir: str = "demo_out", minutes: float = 5.0, *, overrides: Mapping | None = None,
-             scenes: int = DEMO_SCENES, scene_size: int | None = None, verbose: bool = True) -> str:
+             scenes: int = DEMO_SCENES, scene_size: int | None = None, max_steps: int | None = None,
+             verbose: bool = True) -> str:
     """Make the demo data, train for `minutes` on the CPU, write the results page; return its path.
 
     Args:
@@ -138,6 +139,7 @@ def run_demo(out_dir: str = "demo_out", minutes: float = 5.0, *, overrides: Mapp
         overrides: config changes on top of configs/demo.yaml (e.g. a smaller model for tests).
         scenes: demo scenes to write when `out_dir/data` holds none.
         scene_size: their width in pixels (default: the config's crop_size).
+        max_steps: also stop after this many training steps (None: the budget and the config decide).
         verbose: progress bars and messages.
     """
     if minutes <= 0:
@@ -160,7 +162,7 @@ def run_demo(out_dir: str = "demo_out", minutes: float = 5.0, *, overrides: Mapp
     if verbose:
         print(f"training a small DAGAN on the CPU for {minutes:g} minute(s) (Ctrl-C stops it; "
               "running the demo again continues it)")
-    result = run_training(config, strategy="default", callbacks=[budget, score], verbose=0)
+    result = run_training(config, max_steps, strategy="default", callbacks=[budget, score], verbose=0)
     if result.model is not None:
         score.set_model(result.model)
         score.scores["after"] = score.score()

@@ -54,14 +54,14 @@ def display_batch(config: DAGANConfig, size: int) -> dict:
 
 
 def display_fn(model, batch: dict, config: DAGANConfig):
-    from dagan_tf.visualize import colorize_label, image_grid, label_palette, to_uint8_image
+    from dagan_tf.visualize import colorize_label, image_grid, label_palette, to_uint8_truncated
 
     palette = label_palette(config)
     labels = colorize_label(batch["label"].numpy(), palette)
-    reals = to_uint8_image(batch["image"].numpy())
+    reals = to_uint8_truncated(batch["image"].numpy())
 
     def display() -> np.ndarray:
-        fakes = to_uint8_image(keras.ops.convert_to_numpy(model(batch, training=False)))
+        fakes = to_uint8_truncated(keras.ops.convert_to_numpy(model(batch, training=False)))
         return image_grid([[labels[i], fakes[i], reals[i]] for i in range(len(labels))])
 
     return display
