@@ -307,3 +307,26 @@ def pixel_agreement(got: np.ndarray, want: np.ndarray) -> dict:
     mse = float(np.mean(d.astype(np.float64) ** 2))
     return {"max": int(d.max()), "mean": float(d.mean()), "equal": float(np.mean(d == 0)),
             "within1": float(np.mean(d <= 1)), "psnr": 10 * np.log10(255.0**2 / max(mse, 1e-12))}
+
+
+def drive_callbacks(callbacks, model, progress, epoch, batches, per_call=1, logs=None):
+    """Call the callbacks like one `fit` epoch of `batches` steps, `per_call` steps per execution;
+    `model.step` counts the steps run, as DAGAN.step does (it starts where `progress` says)."""
+    import keras
+
+    if getattr(model, "step", None) is None:
+        model.step = keras.Variable(0, dtype="int64", trainable=False, name="step")
+    model.step.assign(progress.step)
+    for cb in callbacks:
+        cb.set_model(model)
+        cb.on_epoch_begin(epoch)
+    done = 0
+    for end in range(per_call - 1, batches + per_call - 1, per_call):
+        end = min(end, batches - 1)
+        model.step.assign_add(end + 1 - done)  # the steps this execution ran
+        done = end + 1
+        step_logs = logs(int(model.step)) if logs else {}
+        for cb in callbacks:
+            cb.on_train_batch_end(end, step_logs)
+    for cb in callbacks:
+        cb.on_epoch_end(epoch)

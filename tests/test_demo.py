@@ -5,13 +5,16 @@ import json
 import os
 import re
 
+import keras
 import numpy as np
 import pytest
 import tensorflow as tf
 from PIL import Image
 
+from dagan_tf.training.callbacks import TrainingProgress
 from dagan_tf.training.demo import (
     CPU_DEMO_OVERRIDES,
+    TimeBudget,
     class_mean_colours,
     colour_class_accuracy,
     demo_config,
@@ -104,3 +107,25 @@ def test_the_demo_says_why_it_stopped_and_what_to_try_next(tmp_path):
     assert lines[4] == f"  tensorboard --logdir {absolute}/logs"
     finished = TrainingResult(run_dir, step=3600, total_steps=3600, resumed_from=0, finished=True)
     assert demo_summary(finished, 5.0, stopped_by_budget=False).splitlines()[0] == "next:"
+
+
+def test_time_budget_stops_training():
+    progress = TrainingProgress(10, 1)
+    budget = TimeBudget(0.0, progress, show_bar=False)
+    model = keras.Sequential([keras.layers.Dense(1)])
+    budget.set_model(model)
+    budget.on_train_begin()
+    budget.on_train_batch_end(0, {})
+    assert progress.stop_requested and model.stop_training
+
+
+def test_time_budget_prints_lines_not_a_bar_without_a_terminal(capsys):
+    progress = TrainingProgress(10, 1)
+    budget = TimeBudget(0.0, progress, show_bar=True, shown=("G_GAN",))
+    assert not budget.on_terminal  # pytest captures stdout: no terminal
+    budget.set_model(keras.Sequential([keras.layers.Dense(1)]))
+    budget.on_train_begin()
+    progress.step, progress.last_logs = 1, {"G_GAN": 1.5}
+    budget.on_train_batch_end(0, {})
+    out = capsys.readouterr().out
+    assert out == "0/0 s - step: 1 - G_GAN: 1.5\n" and budget.stopped_by_budget

@@ -16,15 +16,18 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 import time
-from typing import Mapping
+from typing import Iterable, Mapping
 
 import keras
 import numpy as np
 
 from dagan_tf.config import DAGANConfig, load_config, preset_path
+from dagan_tf.training.callbacks import TrainingProgress, _ProgressCallback
 
 __all__ = [
+    "TimeBudget",
     "run_demo",
     "CPU_DEMO_OVERRIDES",
     "demo_config",
@@ -146,7 +149,6 @@ def run_demo(out_dir: str = "demo_out", minutes: float = 5.0, *, overrides: Mapp
         raise ValueError(f"demo: --minutes must be > 0 (got {minutes})")
     from dagan_tf.data.demo import write_demo_dataset
     from dagan_tf.generate import generate_results
-    from dagan_tf.training.callbacks import TimeBudget
     from dagan_tf.training.run import run_training
 
     started = time.monotonic()
@@ -197,3 +199,60 @@ def demo_summary(result, minutes: float, stopped_by_budget: bool) -> str:
         f"  tensorboard --logdir {os.path.join(run_dir, 'logs')}",
     ]
     return "\n".join(lines)
+
+
+class TimeBudget(_ProgressCallback):
+    """Stops training once `seconds` have passed (the demo), drawing a progress bar in seconds
+    with the step and the latest losses when `show_bar`.
+
+    The clock starts when training starts, or with `start_at_first_step` when the first step is
+    done (so the time tracing the graph takes is not counted). `progress` may be None when the
+    callback is handed to `run_training`, which sets it.
+    """
+
+    #: Without a terminal (output to a file or pipe): one line this often instead of a bar.
+    LINE_EVERY_S = 30.0
+
+    def __init__(self, seconds: float, progress: TrainingProgress | None = None, show_bar: bool = True,
+                 shown: Iterable[str] = (), start_at_first_step: bool = False):
+        super().__init__(progress)
+        self.seconds = float(seconds)
+        self.show_bar = show_bar
+        self.on_terminal = sys.stdout.isatty()
+        self.stopped_by_budget = False
+        self._last_line = None
+        self.shown = tuple(shown)
+        self.start_at_first_step = start_at_first_step
+        self.start = None
+        self.bar = None
+
+    def _start(self):
+        self.start = time.monotonic()
+        if self.show_bar and self.on_terminal:
+            self.bar = keras.utils.Progbar(max(1, round(self.seconds)), unit_name="s",
+                                           stateful_metrics=["step", *self.shown])
+
+    def on_train_begin(self, logs=None):
+        if self.start is None and not self.start_at_first_step:
+            self._start()
+
+    def elapsed(self) -> float:
+        return 0.0 if self.start is None else time.monotonic() - self.start
+
+    def on_train_batch_end(self, batch, logs=None):
+        if self.start is None:
+            self._start()
+        elapsed = self.elapsed()
+        over = elapsed >= self.seconds
+        values = [("step", self.progress.step)]
+        values += [(k, self.progress.last_logs[k]) for k in self.shown if k in self.progress.last_logs]
+        if self.bar is not None:
+            self.bar.update(min(round(elapsed), self.bar.target), values, finalize=over)
+        elif self.show_bar and (over or self._last_line is None or elapsed - self._last_line >= self.LINE_EVERY_S):
+            self._last_line = elapsed
+            shown = " - ".join(f"{k}: {v:.4g}" if isinstance(v, float) else f"{k}: {v}" for k, v in values)
+            print(f"{elapsed:.0f}/{self.seconds:.0f} s - {shown}", flush=True)
+        if over:
+            self.stopped_by_budget = True
+            self.progress.stop_requested = True
+            self.model.stop_training = True

@@ -236,7 +236,7 @@ def run_training(
             resumed run ignores it and continues its own backup.
         init_partial: load only the weights whose names and shapes match, the rest freshly
             initialised (another class set); without it any difference is refused.
-        callbacks: extra Keras callbacks (e.g. `TimeBudget`); they may read the shared
+        callbacks: extra Keras callbacks (e.g. `demo.TimeBudget`); they may read the shared
             `TrainingProgress` as `callback.progress` if they have that attribute set to None.
         verbose: Keras' progress output (`"auto"`: a bar on a terminal, one line per epoch
             otherwise; 0, 1, 2).
