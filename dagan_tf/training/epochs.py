@@ -4,13 +4,15 @@ batch shown in TensorBoard."""
 
 from __future__ import annotations
 
+import dataclasses
+
 import keras
 import numpy as np
 import tensorflow as tf
 
 from dagan_tf.config import DAGANConfig
 
-__all__ = ["epoch_seed", "epoch_dataset", "dataset_size", "display_batch", "display_fn"]
+__all__ = ["RunPlan", "plan_run", "epoch_seed", "epoch_dataset", "dataset_size", "display_batch", "display_fn"]
 
 #: Examples shown in the TensorBoard image grid.
 _DISPLAY_EXAMPLES = 4
@@ -65,3 +67,30 @@ def display_fn(model, batch: dict, config: DAGANConfig):
         return image_grid([[labels[i], fakes[i], reals[i]] for i in range(len(labels))])
 
     return display
+
+
+@dataclasses.dataclass(frozen=True)
+class RunPlan:
+    """The run's size: examples, steps per epoch, epochs, total steps and the step to stop at."""
+
+    size: int
+    steps_per_epoch: int
+    total_epochs: int
+    total_steps: int
+    target: int
+
+
+def plan_run(config: DAGANConfig, max_steps: int | None) -> RunPlan:
+    """The run's size from the training set and the config; `max_steps` caps the target step."""
+    from dagan_tf.training.schedule import steps_per_epoch_for
+
+    size = dataset_size(config)
+    try:
+        steps_per_epoch = steps_per_epoch_for(size, config.batchSize)
+    except ValueError:
+        raise ValueError(f"config key 'batchSize': value {config.batchSize} is larger than the training set "
+                         f"({size} examples in {config.dataroot})") from None
+    total_epochs = config.niter + config.niter_decay
+    total_steps = steps_per_epoch * total_epochs
+    target = total_steps if max_steps is None else min(total_steps, max_steps)
+    return RunPlan(size, steps_per_epoch, total_epochs, total_steps, target)

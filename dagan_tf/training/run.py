@@ -41,7 +41,7 @@ from dagan_tf.files import remove_stale_temporaries
 from dagan_tf.training.backup import TrainingBackup
 from dagan_tf.training.interrupt import StopOnSignal, TrainingInterrupted
 from dagan_tf.training.init_from import InitSource, start_from
-from dagan_tf.training.epochs import dataset_size, epoch_dataset
+from dagan_tf.training.epochs import RunPlan, epoch_dataset, plan_run
 from dagan_tf.training.lock import RunLock
 from dagan_tf.training.resume import find_backup, finished_message, restore, save_run_config
 from dagan_tf.training.strategy import STRATEGIES, dtype_policy, make_strategy, worker_role
@@ -91,33 +91,7 @@ def run_paths(config: DAGANConfig, is_chief: bool = True, worker: int = 0) -> di
 # ------------------------------------------------------------------------------------------------
 # Run: the named steps of `run_training`
 # ------------------------------------------------------------------------------------------------
-@dataclasses.dataclass(frozen=True)
-class _Plan:
-    """The run's size: examples, steps per epoch, epochs, total steps and the step to stop at."""
-
-    size: int
-    steps_per_epoch: int
-    total_epochs: int
-    total_steps: int
-    target: int
-
-
-def _plan(config: DAGANConfig, max_steps: int | None) -> _Plan:
-    from dagan_tf.training.schedule import steps_per_epoch_for
-
-    size = dataset_size(config)
-    try:
-        steps_per_epoch = steps_per_epoch_for(size, config.batchSize)
-    except ValueError:
-        raise ValueError(f"config key 'batchSize': value {config.batchSize} is larger than the training set "
-                         f"({size} examples in {config.dataroot})") from None
-    total_epochs = config.niter + config.niter_decay
-    total_steps = steps_per_epoch * total_epochs
-    target = total_steps if max_steps is None else min(total_steps, max_steps)
-    return _Plan(size, steps_per_epoch, total_epochs, total_steps, target)
-
-
-def _fit_epochs(model, config, plan: _Plan, run: RunCallbacks, verbose) -> None:
+def _fit_epochs(model, config, plan: RunPlan, run: RunCallbacks, verbose) -> None:
     """One `fit` call per epoch (each with its own data order) until the target step or a stop."""
     progress = run.progress
     while progress.step < plan.target and not progress.stop_requested:
@@ -179,7 +153,7 @@ def _close_logs(run: RunCallbacks, image: bool) -> None:
         run.tensorboard.close()
 
 
-def _train(model, config, plan: _Plan, run: RunCallbacks, verbose) -> None:
+def _train(model, config, plan: RunPlan, run: RunCallbacks, verbose) -> None:
     """`_fit_epochs` with nothing lost: a signal stops after the step in progress, an error between
     steps is reported after a backup of the last completed step."""
 
@@ -252,7 +226,7 @@ def run_training(
     paths = run_paths(config, is_chief, worker)
     _check_batch(config, dist.num_replicas_in_sync)
     _write_demo_data_if_needed(config)
-    plan = _plan(config, max_steps)
+    plan = plan_run(config, max_steps)
 
     with RunLock(paths["run_dir"], paths["lock"]) as lock:
         _clean_up_after_dead_writers(lock, paths)
@@ -296,7 +270,7 @@ def _write_demo_data_if_needed(config: DAGANConfig) -> None:
         ensure_demo_cache()
 
 
-def _build_model(config: DAGANConfig, dist, plan: _Plan, jit_compile: bool, steps_per_execution: int):
+def _build_model(config: DAGANConfig, dist, plan: RunPlan, jit_compile: bool, steps_per_execution: int):
     """DAGAN built and compiled in the strategy's scope, from the config's seed."""
     keras.utils.set_random_seed(config.seed)
     from dagan_tf.training.model import DAGAN
@@ -308,7 +282,7 @@ def _build_model(config: DAGANConfig, dist, plan: _Plan, jit_compile: bool, step
     return model
 
 
-def _restore_or_start(model, config, paths: dict, plan: _Plan, found, init: InitSource | None,
+def _restore_or_start(model, config, paths: dict, plan: RunPlan, found, init: InitSource | None,
                       init_partial: bool, is_chief: bool) -> tuple[int, dict | None]:
     """Restore the run's backup, or start a new run from `init`'s weights; write config.yaml.
     (step, the backup's meta or None)."""
@@ -320,7 +294,7 @@ def _restore_or_start(model, config, paths: dict, plan: _Plan, found, init: Init
     return step, meta
 
 
-def _train_and_report(model, config, plan: _Plan, run: RunCallbacks, paths: dict, step: int, resumed: bool,
+def _train_and_report(model, config, plan: RunPlan, run: RunCallbacks, paths: dict, step: int, resumed: bool,
                       verbose, replicas: int) -> TrainingResult:
     """Train from `step` to the plan's target, back up the end state, say what was done."""
     started = time.monotonic()
