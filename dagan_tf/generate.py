@@ -22,7 +22,7 @@ import keras
 import numpy as np
 
 from dagan_tf.config import DAGANConfig
-from dagan_tf.models.loading import load_network
+from dagan_tf.models.loading import check_generator_fits, load_network
 from dagan_tf.visualize import colorize_label, label_palette, save_png, to_uint8_truncated, write_results_page
 
 __all__ = [
@@ -49,23 +49,6 @@ def encoder_path_for(generator_checkpoint: str) -> str:
     """The encoder file saved beside a generator: `X_net_G.keras` -> `X_net_E.keras`."""
     folder, name = os.path.split(os.fspath(generator_checkpoint))
     return os.path.join(folder, name.replace("_net_G", "_net_E"))
-
-
-def _check_generator(generator: keras.Model, config: DAGANConfig, path: str) -> None:
-    inputs = generator.inputs
-    want = 2 if config.use_vae else 1
-    if len(inputs) != want:
-        raise ValueError(
-            f"generator checkpoint {path} takes {len(inputs)} input(s) but config key 'use_vae' is "
-            f"{config.use_vae} (expects {want}); use the config the generator was trained with"
-        )
-    h, w, c = inputs[0].shape[1:]
-    if c != config.semantic_nc or (h, w) != tuple(config.image_hw):
-        raise ValueError(
-            f"generator checkpoint {path} expects semantic maps ({h}, {w}, {c}) but the config gives "
-            f"{tuple(config.image_hw) + (config.semantic_nc,)} (keys label_nc, contain_dontcare_label, "
-            "no_instance, crop_size, aspect_ratio); use the config the generator was trained with"
-        )
 
 
 def load_style_image(path: str, config: DAGANConfig) -> np.ndarray:
@@ -202,7 +185,7 @@ def generate_results(
     if style_image and not config.use_vae:
         raise ValueError("--style needs a generator trained with use_vae: true (config key 'use_vae' is false)")
     generator = load_network(checkpoint, "generator", purpose="generate")
-    _check_generator(generator, config, checkpoint)
+    check_generator_fits(generator, config, f"generator checkpoint {checkpoint}")
 
     encoder = None
     if config.use_vae:

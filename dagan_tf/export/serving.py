@@ -32,7 +32,7 @@ import tensorflow as tf
 
 from dagan_tf.config import DAGANConfig
 from dagan_tf.data import registry as dataset_registry
-from dagan_tf.models.loading import load_network
+from dagan_tf.models.loading import check_generator_fits, load_network
 from dagan_tf.semantic import semantic_map as build_semantic_map
 
 __all__ = [
@@ -81,16 +81,7 @@ def load_generator(checkpoint, config: DAGANConfig) -> keras.Model:
     else:
         path = os.fspath(checkpoint)
         model, where = load_network(path, "generator", purpose="export"), f"generator checkpoint {path}"
-    h, w = config.image_hw
-    want = [(h, w, config.semantic_nc)] + ([(config.z_dim,)] if config.use_vae else [])
-    got = [tuple(t.shape[1:]) for t in model.inputs]
-    if got != want:
-        raise ValueError(
-            f"{where} takes inputs {got}, but the config (crop_size={config.crop_size}, "
-            f"aspect_ratio={config.aspect_ratio}, label_nc={config.label_nc}, "
-            f"contain_dontcare_label={config.contain_dontcare_label}, no_instance={config.no_instance}, "
-            f"use_vae={config.use_vae}, z_dim={config.z_dim}) gives {want}; pass the config it was trained with"
-        )
+    check_generator_fits(model, config, where)
     return model
 
 

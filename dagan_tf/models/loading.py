@@ -23,7 +23,8 @@ from dagan_tf.models.discriminator import DAGANDiscriminator, NLayerDiscriminato
 from dagan_tf.models.encoder import DAGANEncoder
 from dagan_tf.models.generator import DAGANGenerator
 
-__all__ = ["CheckpointError", "NETWORK_KINDS", "config_for_checkpoint", "load_network", "network_kind"]
+__all__ = ["CheckpointError", "NETWORK_KINDS", "check_generator_fits", "config_for_checkpoint", "load_network",
+           "network_kind"]
 
 NETWORK_KINDS = ("generator", "discriminator", "encoder")
 #: What a saved `.keras` archive always holds (Keras 3's `saving_lib`).
@@ -132,3 +133,25 @@ def config_for_checkpoint(path, config_path=None, overrides: Mapping[str, Any] |
     if from_file is None:
         return load_config(None, overrides, base=saved_config.to_dict())
     return from_file.replace(**{key: getattr(saved_config, key) for key in NETWORK_KEYS[kind]})
+
+
+def check_generator_fits(generator: keras.Model, config: DAGANConfig, where: str) -> None:
+    """Refuse a generator whose inputs do not fit `config` (a file saved without its config used with
+    another one), naming `where` (the file) and the config keys behind the sizes."""
+    inputs = generator.inputs
+    want = 2 if config.use_vae else 1
+    if len(inputs) != want:
+        raise ValueError(f"{where} takes {len(inputs)} input(s) but config key 'use_vae' is {config.use_vae} "
+                         f"(expects {want}); use the config the generator was trained with")
+    got = tuple(inputs[0].shape[1:])
+    expected = tuple(config.image_hw) + (config.semantic_nc,)
+    if got != expected:
+        raise ValueError(
+            f"{where} expects semantic maps {got} but the config gives {expected} (crop_size={config.crop_size}, "
+            f"aspect_ratio={config.aspect_ratio}, label_nc={config.label_nc}, contain_dontcare_label="
+            f"{config.contain_dontcare_label}, no_instance={config.no_instance}); use the config the generator "
+            "was trained with")
+    if config.use_vae and tuple(inputs[1].shape[1:]) != (config.z_dim,):
+        raise ValueError(f"{where} takes z of size {inputs[1].shape[1]} but config key 'z_dim' is {config.z_dim}; "
+                         "use the config the generator was trained with")
+
