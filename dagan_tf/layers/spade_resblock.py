@@ -60,7 +60,9 @@ class SPADEResnetBlock(keras.layers.Layer):
             x_s = x
         dx = self.conv_0(leaky_relu(self.norm_0([x, seg], training=training)), training=training)
         dx = self.conv_1(leaky_relu(self.norm_1([dx, seg], training=training)), training=training)
-        return x_s + dx
+        # in the block's dtype: a float32 block with bfloat16 convolutions keeps the residual
+        # stream float32 (dagan_tf/precision.py)
+        return ops.cast(x_s, self.compute_dtype) + ops.cast(dx, self.compute_dtype)
 
     def compute_output_shape(self, input_shape):
         return tuple(input_shape[0][:-1]) + (self.fout,)

@@ -77,9 +77,11 @@ class SpectralConv2D(keras.layers.Layer):
         self.kernel = self.add_weight(
             name="kernel", shape=(k, k, in_channels, self.filters),
             initializer=xavier_normal(self.init_gain), trainable=True,
+            autocast=False,  # read in float32 under a mixed policy: sigma from the exact weights
         )
         self.bias = (
-            self.add_weight(name="bias", shape=(self.filters,), initializer="zeros", trainable=True)
+            self.add_weight(name="bias", shape=(self.filters,), initializer="zeros", trainable=True,
+                            autocast=False)
             if self.use_bias else None
         )
         if self.spectral_norm:
