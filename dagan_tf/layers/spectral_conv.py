@@ -119,7 +119,11 @@ class SpectralConv2D(keras.layers.Layer):
         return kernel / sigma
 
     def call(self, inputs, training=False):
-        kernel = ops.cast(self.normalized_kernel(training=bool(training)), self.compute_dtype)
+        return self.convolve(inputs, self.normalized_kernel(training=bool(training)))
+
+    def convolve(self, inputs, kernel):
+        """The convolution with a given (normalised) kernel: no state change (for remat)."""
+        kernel = ops.cast(kernel, self.compute_dtype)
         k, p = self.kernel_size, self.padding
         if self.strides == 1 and k % 2 == 1 and p == k // 2:
             out = ops.conv(inputs, kernel, strides=1, padding="same")  # identical, no pad copy

@@ -44,7 +44,7 @@ def build_generator(config: DAGANConfig, name: str = "dagan_generator") -> keras
         x = _conv3x3(16 * nf, "fc", gain)(x)
 
     def block(fout, block_name):
-        return SPADEResnetBlock(fout, norm_G=config.norm_G, init_gain=gain, name=block_name)
+        return SPADEResnetBlock(fout, norm_G=config.norm_G, init_gain=gain, remat=config.remat, name=block_name)
 
     def up(tensor, n=[0]):
         n[0] += 1
