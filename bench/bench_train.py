@@ -1,7 +1,19 @@
-"""Training speed: seconds per iteration at a realistic size, with and without XLA, and the demo's wall time.
+"""Training speed and memory: seconds per iteration at a realistic size, with and without XLA, against
+the reference; peak memory; bf16 loss drift; the demo's wall time.
 
     python bench/bench_train.py [--config configs/ade20k.yaml] [--steps 3] [--batch 1] [--ngf 64]
                                 [--no-jit] [--only-jit] [--demo-minutes 5 | --no-demo] [--device CPU]
+    python bench/bench_train.py --compare [--steps 3] --no-demo      # reference vs fp32 vs bf16, interleaved
+    python bench/bench_train.py --memory 1 4 [--remat-batch 4] --no-demo   # peak RSS, one process each
+    python bench/bench_train.py --loss-drift-steps 50 --no-demo      # bf16 vs fp32 demo losses
+
+`--compare` times one reference iteration of the PyTorch re-statement (bench/_reference_train.py:
+G step with GAN + feature matching + VGG19 of random weights, then D step), ours float32 and ours
+under `mixed_bfloat16` (`--mixed-precision` on a CPU), each `DAGAN.train_step` in a tf.function,
+in turn, `--steps` rounds after a warm-up; medians and ratios. `--memory` runs each configuration
+(reference / ours fp32 / ours bf16, per batch; ours with and without `remat` at `--remat-batch`) in
+its own process for one warm-up and `--memory-steps` iterations, and reports its peak resident
+memory (ru_maxrss) and seconds per iteration.
 
 Iterations: `DAGAN.train_step` through `model.fit` (one G step + one D step, every loss of the config
 on; VGG19 with random weights, which costs what the ImageNet one does) on synthetic batches (random
@@ -80,6 +92,111 @@ def seconds_per_iteration(cfg, steps: int, batch: int, jit: bool):
     return statistics.median(rest), first, rest, statistics.median(timer.cpu_times[1:])
 
 
+def our_step(cfg, batch: int, policy: str = "float32"):
+    """A zero-argument callable running one `DAGAN.train_step` (tf.function) of `cfg` under `policy`."""
+    import keras
+    import tensorflow as tf
+
+    from dagan_tf.training.model import DAGAN
+
+    previous = keras.config.dtype_policy()
+    keras.config.set_dtype_policy(policy)
+    try:
+        keras.utils.set_random_seed(cfg.seed)
+        model = DAGAN(cfg)
+        model.compile(steps_per_epoch=100)
+    finally:
+        keras.config.set_dtype_policy(previous)
+    data = next(iter(synthetic_batches(cfg, batch)))
+    step = tf.function(model.train_step)
+    return lambda: {k: float(v) for k, v in step(data).items()}
+
+
+def compare(cfg, batch: int, steps: int) -> dict:
+    """Interleaved medians (seconds per iteration) of the reference, ours fp32 and ours bf16."""
+    import torch
+
+    from _reference_train import ReferenceTrainer
+
+    torch.set_num_threads(len(os.sched_getaffinity(0)))
+    modes = {"reference (PyTorch re-statement)": ReferenceTrainer(cfg, batch).step,
+             "ours fp32": our_step(cfg, batch), "ours --mixed-precision (bf16)": our_step(cfg, batch, "mixed_bfloat16")}
+    for fn in modes.values():
+        fn()  # warm-up: tracing, allocator
+    times = {name: [] for name in modes}
+    for _ in range(steps):
+        for name, fn in modes.items():
+            t0 = time.perf_counter()
+            fn()
+            times[name].append(time.perf_counter() - t0)
+    return {name: statistics.median(ts) for name, ts in times.items()}
+
+
+def child_run(impl: str, cfg, batch: int, steps: int) -> None:
+    """In its own process: one warm-up + `steps` iterations; prints 'RESULT peak_MB s_per_iteration'."""
+    import resource
+
+    if impl == "reference":
+        import torch
+
+        from _reference_train import ReferenceTrainer
+
+        torch.set_num_threads(len(os.sched_getaffinity(0)))
+        fn = ReferenceTrainer(cfg, batch).step
+    else:
+        fn = our_step(cfg, batch, "mixed_bfloat16" if impl == "bf16" else "float32")
+    fn()
+    times = []
+    for _ in range(steps):
+        t0 = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t0)
+    peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(f"RESULT {peak_mb:.0f} {statistics.median(times) if times else float('nan'):.3f}", flush=True)
+
+
+def memory_table(args, batches, remat_batch) -> list[tuple]:
+    """[(impl, batch, remat, peak MB, s/iteration)], each measured by `child_run` in a subprocess."""
+    import subprocess
+
+    runs = [(impl, b, False) for b in batches for impl in ("reference", "fp32", "bf16")]
+    if remat_batch:
+        runs.append(("fp32", remat_batch, True))
+        if remat_batch not in batches:
+            runs.append(("fp32", remat_batch, False))
+    rows = []
+    for impl, b, remat in runs:
+        cmd = [sys.executable, os.path.abspath(__file__), "--child", impl, "--batch", str(b), "--config", args.config,
+               "--ngf", str(args.ngf), "--memory-steps", str(args.memory_steps), "--no-demo"]
+        if remat:
+            cmd.append("--remat")
+        out = subprocess.run(cmd, capture_output=True, text=True, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
+        line = [x for x in out.stdout.splitlines() if x.startswith("RESULT")]
+        if not line:
+            print(f"  {impl} batch {b}: failed\n{out.stderr[-2000:]}")
+            continue
+        mb, sec = line[-1].split()[1:]
+        rows.append((impl, b, remat, float(mb), float(sec)))
+        print(f"  {impl:9s} batch {b} remat {remat!s:5}: peak RSS {float(mb) / 1024:6.2f} GB, "
+              f"{float(sec):6.2f} s/iteration (load average {os.getloadavg()[0]:.1f})", flush=True)
+    return rows
+
+
+def loss_drift(steps: int) -> None:
+    """bf16 vs fp32 demo runs of `steps` steps from the same seed: each loss's mean, relative gap."""
+    from _demo_train import train_demo
+
+    means = {}
+    for policy in ("float32", "mixed_bfloat16"):
+        with tempfile.TemporaryDirectory() as out:
+            rows = train_demo(out, steps, policy)[1]
+        means[policy] = {k: statistics.mean(r[k] for r in rows) for k in rows[0] if not k.startswith("lr")}
+    print(f"demo, {steps} steps from seed 0, mean of every step's loss (target: within 5%):")
+    for k, v in means["float32"].items():
+        b = means["mixed_bfloat16"][k]
+        print(f"  {k:10s} fp32 {v:8.4f}  bf16 {b:8.4f}  gap {abs(b - v) / max(abs(v), 1e-8):6.2%}")
+
+
 def demo_wall_time(minutes: float) -> dict:
     import json
 
@@ -103,6 +220,14 @@ def main(argv=None) -> int:
     p.add_argument("--only-jit", action="store_true", help="skip the measurement without XLA")
     p.add_argument("--demo-minutes", type=float, default=5.0)
     p.add_argument("--no-demo", action="store_true")
+    p.add_argument("--compare", action="store_true", help="reference vs ours fp32 vs ours bf16 (and skip the fit timing)")
+    p.add_argument("--memory", type=int, nargs="*", default=None, metavar="BATCH",
+                   help="peak memory per batch size, each configuration in its own process")
+    p.add_argument("--remat-batch", type=int, default=0, help="with --memory: also ours with remat at this batch")
+    p.add_argument("--memory-steps", type=int, default=1, help="timed iterations per memory process (default: 1)")
+    p.add_argument("--loss-drift-steps", type=int, default=0, help="bf16 vs fp32 demo losses over N steps")
+    p.add_argument("--child", choices=["reference", "fp32", "bf16"], help=argparse.SUPPRESS)
+    p.add_argument("--remat", action="store_true", help="config key remat: true (with --child)")
     p.add_argument("--device", default="CPU", choices=["CPU", "GPU"],
                    help="CPU hides any GPU (default); GPU uses the first one")
     args = p.parse_args(argv)
@@ -114,12 +239,29 @@ def main(argv=None) -> int:
 
     from dagan_tf.config import load_config
 
-    cfg = load_config(args.config, {"ngf": args.ngf, "batchSize": args.batch, "vgg_weights": "none"})
+    cfg = load_config(args.config, {"ngf": args.ngf, "batchSize": args.batch, "vgg_weights": "none",
+                                    "remat": args.remat})
+    sys.path.insert(0, os.path.join(REPO, "bench"))
+    if args.child:
+        child_run(args.child, cfg, args.batch, args.memory_steps)
+        return 0
     h, w = cfg.image_hw
     cores = len(os.sched_getaffinity(0))
     print(f"config {os.path.basename(args.config)}: ngf {cfg.ngf}, {h}x{w}, semantic_nc {cfg.semantic_nc}, "
           f"batch {args.batch}, losses GAN+FM+VGG{'+KLD' if cfg.use_vae else ''}; TensorFlow {tf.__version__}, "
           f"{args.device}, {cores} cores")
+    if args.compare:
+        res = compare(cfg, args.batch, args.steps)
+        ref = res["reference (PyTorch re-statement)"]
+        for name, sec in res.items():
+            print(f"  {name:32s} {sec:6.2f} s/iteration  {sec / ref:5.2f}x the reference "
+                  f"(median of {args.steps} interleaved; load average {os.getloadavg()[0]:.1f})", flush=True)
+    if args.memory is not None:
+        memory_table(args, args.memory, args.remat_batch)
+    if args.loss_drift_steps:
+        loss_drift(args.loss_drift_steps)
+    if args.compare or args.memory is not None or args.loss_drift_steps:
+        return 0
     results = {}
     modes = [False] if args.no_jit else [True] if args.only_jit else [False, True]
     for jit in modes:

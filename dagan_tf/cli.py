@@ -77,6 +77,7 @@ def _cmd_generate(args) -> int:
         style_image=args.style,
         seed=args.seed,
         encoder_checkpoint=args.encoder,
+        precision=args.precision,
     )
     print(page.summary)
     print(page)
@@ -106,7 +107,7 @@ def _cmd_export(args) -> int:
     cfg = _load_for_checkpoint(args)
     out = export_generator(
         cfg, args.checkpoint, format=args.format, quantize=args.quantize, out=args.out, name=args.name,
-        batch=args.batch,
+        batch=args.batch, precision=args.precision,
     )
     if args.format == "saved_model":
         base = os.path.dirname(os.path.abspath(out))
@@ -146,6 +147,7 @@ def _cmd_evaluate(args) -> int:
         batch_size=args.batch_size, inception_weights=args.inception_weights, segmenter=args.segmenter,
         segmenter_weights=args.segmenter_weights, real_stats=args.real_stats,
         save_real_stats=args.save_real_stats, results_dir=args.results_dir, seed=args.seed, dims=args.dims,
+        precision=args.precision,
     )
     print(format_metrics_table(result))
     return 0

@@ -88,6 +88,7 @@ class DAGANConfig:
     z_dim: int = 256
     init_type: str = "xavier"
     init_variance: float = 0.02
+    remat: bool = False  # recompute SPADE residual blocks in the backward pass: less memory, more time
 
     # --- losses -------------------------------------------------------------------------------
     gan_mode: str = "hinge"

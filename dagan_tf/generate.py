@@ -161,6 +161,7 @@ def generate_results(
     *,
     verbose: bool = True,
     on_example=None,
+    precision: str = "fp32",
 ) -> str:
     """Run the generator `checkpoint` over the test split of `config`; write the PNGs and the page.
 
@@ -174,18 +175,22 @@ def generate_results(
         encoder_checkpoint: with `use_vae`, the encoder `.keras` file (default: beside `checkpoint`).
         on_example: called as `on_example(name, label, fake, real)` per example (class ids `(H, W)`, uint8
             `(H, W, 3)` generated and real photos), e.g. by `dagan-tf evaluate` to stream metrics.
+        precision: 'fp32' or 'bf16' (`dagan_tf.precision.generator_in_precision`).
     Returns the path of `index.html` as a ResultsPage (a str) whose `summary` says how many images were
     written and, when fewer than `how_many`, why.
     """
     from dagan_tf.data import build_dataset, dataset_files
+    from dagan_tf.precision import check_precision, generator_in_precision
     from dagan_tf.semantic import semantic_map
 
     if how_many is not None and how_many < 1:
         raise ValueError(f"--how-many must be >= 1, got {how_many}")
     if style_image and not config.use_vae:
         raise ValueError("--style needs a generator trained with use_vae: true (config key 'use_vae' is false)")
+    check_precision(precision)
     generator = load_network(checkpoint, "generator", purpose="generate")
     check_generator_fits(generator, config, f"generator checkpoint {checkpoint}")
+    generator = generator_in_precision(generator, precision, config)
 
     encoder = None
     if config.use_vae:

@@ -122,7 +122,8 @@ def _check_metrics(metrics) -> list[str]:
 
 def evaluate(config, checkpoint, *, metrics=METRICS, how_many=None, batch_size=50, inception_weights=None,
              inception_model=None, dims=2048, segmenter=None, segmenter_weights=None, real_stats=None, save_real_stats=None,
-             results_dir=None, seed=0, kid_subsets=100, kid_subset_size=1000, verbose=True) -> dict:
+             results_dir=None, seed=0, kid_subsets=100, kid_subset_size=1000, verbose=True,
+             precision="fp32") -> dict:
     """Generate the test split of `config` with `checkpoint`, compute `metrics`, write `metrics.json`.
 
     Args:
@@ -136,6 +137,7 @@ def evaluate(config, checkpoint, *, metrics=METRICS, how_many=None, batch_size=5
             segmenter_weights: its weights file (for a name).
         real_stats / save_real_stats: read / write the real photos' FID statistics `.npz`.
         results_dir, seed: as `generate_results` (seed also draws KID's subsets).
+        precision: the generator's arithmetic, 'fp32' or 'bf16' (as `generate_results`; in metrics.json).
     Returns the dict written to `metrics.json` (its path under 'metrics_file').
     """
     # One function on purpose (~80 lines): set-up, one generation pass, scoring and writing, in the
@@ -155,7 +157,7 @@ def evaluate(config, checkpoint, *, metrics=METRICS, how_many=None, batch_size=5
     need_real = "kid" in metrics or ("fid" in metrics and real_mu_sigma is None)
     stream = _Streamer(config, batch_size, features, need_real, segmenter)
     page = generate_results(config, checkpoint, results_dir=results_dir, how_many=how_many, seed=seed,
-                            verbose=verbose, on_example=stream.add)
+                            verbose=verbose, on_example=stream.add, precision=precision)
     stream.flush()
 
     values, protocol = {}, {}
@@ -188,7 +190,8 @@ def evaluate(config, checkpoint, *, metrics=METRICS, how_many=None, batch_size=5
                                     "ignore_index": segmenter.ignore_index, "score_rule": rule,
                                     **dict(getattr(segmenter, "protocol", {}) or {})}
     result = {
-        "values": values, "images": stream.count, "protocol": protocol, "versions": _versions(),
+        "values": values, "images": stream.count, "protocol": {**protocol, "precision": precision},
+        "versions": _versions(),
         "config": {"name": config.name, "dataset_mode": config.dataset_mode, "image_hw": list(config.image_hw)},
         "weights": {"generator": _weight_entry(checkpoint),
                     "inception": _weight_entry(features.weights_path) if features and features.weights_path else None,

@@ -23,6 +23,7 @@ from dagan_tf.export.serving import (
     to_uint8_rounded,
 )
 from dagan_tf.export.tflite import QUANTIZE_MODES, check_builtin_ops, convert_to_tflite, representative_examples
+from dagan_tf.precision import check_precision, generator_in_precision
 
 __all__ = [
     "FORMATS",
@@ -61,7 +62,8 @@ def default_output_path(config: DAGANConfig, format: str, quantize: str = "none"
 
 
 def export_generator(config: DAGANConfig, checkpoint, format: str = "saved_model", quantize: str = "none",
-                     out: str | None = None, name: str | None = None, batch: int | None = None) -> str:
+                     out: str | None = None, name: str | None = None, batch: int | None = None,
+                     precision: str = "fp32") -> str:
     """Export a generator (`.keras` path or keras.Model) in `format`; returns the output path.
 
     format: 'saved_model' (TF Serving layout, `saved_models/<name>/<version>/`), 'tflite' or 'onnx'.
@@ -69,7 +71,12 @@ def export_generator(config: DAGANConfig, checkpoint, format: str = "saved_model
     batch: TFLite only, a fixed batch size (None: dynamic; LiteRT.js needs 1).
     'tflite' needs the 'lite' extra, 'onnx' the 'onnx' extra: MissingExtraError (an ImportError and a
     ValueError) with the `pip install` line when it is missing.
+    precision: SavedModel only, 'fp32' or 'bf16' (`dagan_tf.precision`; the serving graph computes in bf16).
     """
+    check_precision(precision)
+    if precision != "fp32" and format != "saved_model":
+        raise ValueError(f"--precision {precision} applies to format 'saved_model' only (got format {format!r}); "
+                         "TFLite and ONNX runtimes have their own reduced precisions (tflite: --quantize)")
     if batch is not None and format != "tflite":
         raise ValueError(f"batch={batch} applies to format 'tflite' only (got format {format!r})")
     if format not in FORMATS:
@@ -82,7 +89,7 @@ def export_generator(config: DAGANConfig, checkpoint, format: str = "saved_model
         require_extra(format)  # before the slow part: a missing extra is named at once
     generator = load_generator(checkpoint, config)
     if format == "saved_model":
-        return export_saved_model(generator, config, out=out, name=name)
+        return export_saved_model(generator_in_precision(generator, precision, config), config, out=out, name=name)
     out = out or default_output_path(config, format, quantize, name)
     if format == "tflite":
         return convert_to_tflite(generator, config, out, quantize=quantize, batch=batch)

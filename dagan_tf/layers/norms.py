@@ -64,19 +64,28 @@ class BatchNorm(keras.layers.Layer):
             self.beta = self.add_weight(name="beta", shape=(channels,), initializer="zeros")
 
     def call(self, inputs, training=False):
+        out, moments = self.normalize(inputs, training)
+        if moments is not None:
+            self.update_moving(*moments)
+        return out
+
+    def normalize(self, inputs, training=False):
+        """(normalised inputs, (mean, biased variance, count) of the batch or None): no state change,
+        so a rematerialised block can recompute it (`SPADEResnetBlock(remat=True)`)."""
         x = ops.cast(inputs, "float32")
-        if training:
-            mean, variance, count = batch_moments(x, self.synchronized)
-            unbiased = variance * count / ops.maximum(count - 1.0, 1.0)
-            m = self.momentum
-            self.moving_mean.assign((1.0 - m) * self.moving_mean + m * mean)
-            self.moving_variance.assign((1.0 - m) * self.moving_variance + m * unbiased)
-        else:
-            mean, variance = self.moving_mean, self.moving_variance
+        moments = batch_moments(x, self.synchronized) if training else None
+        mean, variance = moments[:2] if training else (self.moving_mean, self.moving_variance)
         out = (x - mean) * ops.rsqrt(variance + self.epsilon)
         if self.affine:
             out = out * self.gamma + self.beta
-        return ops.cast(out, self.compute_dtype)
+        return ops.cast(out, self.compute_dtype), moments
+
+    def update_moving(self, mean, variance, count):
+        """Running statistics as torch: biased mean, unbiased variance, momentum 0.1."""
+        unbiased = variance * count / ops.maximum(count - 1.0, 1.0)
+        m = self.momentum
+        self.moving_mean.assign((1.0 - m) * self.moving_mean + m * mean)
+        self.moving_variance.assign((1.0 - m) * self.moving_variance + m * unbiased)
 
     def compute_output_shape(self, input_shape):
         return input_shape

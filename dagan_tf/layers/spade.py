@@ -62,7 +62,8 @@ class SPADE(keras.layers.Layer):
         actv = self.mlp_shared(seg)
         gamma = self.mlp_gamma(actv)
         beta = self.mlp_beta(actv)
-        return normalized * (1.0 + gamma) + beta
+        # keras.ops promote: a float32 norm (bf16 inference, dagan_tf/precision.py) keeps this float32
+        return ops.add(ops.multiply(normalized, ops.add(1.0, gamma)), beta)
 
     def compute_output_shape(self, input_shape):
         return input_shape[0]

@@ -3,6 +3,8 @@
 import keras
 from keras import ops
 
+from dagan_tf.layers.norms import BatchNorm
+from dagan_tf.layers.resize import legacy_nearest_resize
 from dagan_tf.layers.spade import SPADE
 from dagan_tf.layers.spectral_conv import SpectralConv2D
 
@@ -19,14 +21,20 @@ class SPADEResnetBlock(keras.layers.Layer):
     Returns `(batch, height, width, fout)`. `fmiddle = min(fin, fout)`; a learned shortcut
     (`norm_s` then 1x1 `conv_s`, no bias) exists when fin != fout. With `spectral` in `norm_G`,
     conv_0, conv_1 and conv_s are spectrally normalised (docs/reference.md, SPADEResnetBlock).
+
+    `remat=True` (config key `remat`) keeps only the block's inputs for the backward pass and
+    recomputes its activations there (`keras.remat`, i.e. `tf.recompute_grad`): less peak memory
+    in training, one more forward of the block per step. The state updates (spectral-norm power
+    iteration, batch-norm running statistics) run once, outside the recomputed function.
     """
 
     def __init__(self, fout: int, norm_G: str = "spectralspadesyncbatch3x3", init_gain: float = 0.02,
-                 **kwargs):
+                 remat: bool = False, **kwargs):
         super().__init__(**kwargs)
         self.fout = int(fout)
         self.norm_G = norm_G
         self.init_gain = float(init_gain)
+        self.remat = bool(remat)
 
     def build(self, input_shape):
         x_shape, seg_shape = input_shape
@@ -54,17 +62,56 @@ class SPADEResnetBlock(keras.layers.Layer):
 
     def call(self, inputs, training=False):
         x, seg = inputs
+        if self.remat and training:
+            return self._rematerialized_call(x, seg)
         if self.learned_shortcut:
             x_s = self.conv_s(self.norm_s([x, seg], training=training), training=training)
         else:
             x_s = x
         dx = self.conv_0(leaky_relu(self.norm_0([x, seg], training=training)), training=training)
         dx = self.conv_1(leaky_relu(self.norm_1([dx, seg], training=training)), training=training)
-        return x_s + dx
+        # in the block's dtype: a float32 block with bfloat16 convolutions keeps the residual
+        # stream float32 (dagan_tf/precision.py)
+        return ops.cast(x_s, self.compute_dtype) + ops.cast(dx, self.compute_dtype)
+
+    def _convs_and_norms(self):
+        pairs = [(self.norm_0, self.conv_0), (self.norm_1, self.conv_1)]
+        return pairs + ([(self.norm_s, self.conv_s)] if self.learned_shortcut else [])
+
+    def _rematerialized_call(self, x, seg):
+        """Training forward with the activations recomputed in the backward pass (class docstring)."""
+        pairs = self._convs_and_norms()
+        kernels = [conv.normalized_kernel(training=True) for _, conv in pairs]  # power iteration once
+
+        def forward(x, seg, *kernels):
+            moments = []
+
+            def spade(norm, h):  # SPADE.call, with the batch-norm update left out
+                pf = norm.param_free_norm
+                if isinstance(pf, BatchNorm):
+                    normalized, m = pf.normalize(h, training=True)
+                    moments.append(m)
+                else:
+                    normalized = pf(h)
+                actv = norm.mlp_shared(legacy_nearest_resize(seg, (h.shape[1], h.shape[2])))
+                return ops.add(ops.multiply(normalized, ops.add(1.0, norm.mlp_gamma(actv))), norm.mlp_beta(actv))
+
+            dx = self.conv_0.convolve(leaky_relu(spade(self.norm_0, x)), kernels[0])
+            dx = self.conv_1.convolve(leaky_relu(spade(self.norm_1, dx)), kernels[1])
+            x_s = self.conv_s.convolve(spade(self.norm_s, x), kernels[2]) if self.learned_shortcut else x
+            out = ops.cast(x_s, self.compute_dtype) + ops.cast(dx, self.compute_dtype)
+            return [out] + [ops.stop_gradient(t) for m in moments for t in m]
+
+        results = keras.remat(forward)(x, seg, *kernels)
+        stats = results[1:]
+        norms = [norm for norm, _ in pairs if isinstance(norm.param_free_norm, BatchNorm)]
+        for i, norm in enumerate(norms):
+            norm.param_free_norm.update_moving(*stats[3 * i:3 * i + 3])
+        return results[0]
 
     def compute_output_shape(self, input_shape):
         return tuple(input_shape[0][:-1]) + (self.fout,)
 
     def get_config(self):
         return {**super().get_config(), "fout": self.fout, "norm_G": self.norm_G,
-                "init_gain": self.init_gain}
+                "init_gain": self.init_gain, "remat": self.remat}

@@ -77,9 +77,11 @@ class SpectralConv2D(keras.layers.Layer):
         self.kernel = self.add_weight(
             name="kernel", shape=(k, k, in_channels, self.filters),
             initializer=xavier_normal(self.init_gain), trainable=True,
+            autocast=False,  # read in float32 under a mixed policy: sigma from the exact weights
         )
         self.bias = (
-            self.add_weight(name="bias", shape=(self.filters,), initializer="zeros", trainable=True)
+            self.add_weight(name="bias", shape=(self.filters,), initializer="zeros", trainable=True,
+                            autocast=False)
             if self.use_bias else None
         )
         if self.spectral_norm:
@@ -117,7 +119,11 @@ class SpectralConv2D(keras.layers.Layer):
         return kernel / sigma
 
     def call(self, inputs, training=False):
-        kernel = ops.cast(self.normalized_kernel(training=bool(training)), self.compute_dtype)
+        return self.convolve(inputs, self.normalized_kernel(training=bool(training)))
+
+    def convolve(self, inputs, kernel):
+        """The convolution with a given (normalised) kernel: no state change (for remat)."""
+        kernel = ops.cast(kernel, self.compute_dtype)
         k, p = self.kernel_size, self.padding
         if self.strides == 1 and k % 2 == 1 and p == k // 2:
             out = ops.conv(inputs, kernel, strides=1, padding="same")  # identical, no pad copy

@@ -42,7 +42,7 @@ def _generator_graph(config: DAGANConfig):
     x = _latent(config, seg, z)
 
     def block(fout, block_name):
-        return SPADEResnetBlock(fout, norm_G=config.norm_G, init_gain=gain, name=block_name)
+        return SPADEResnetBlock(fout, norm_G=config.norm_G, init_gain=gain, remat=config.remat, name=block_name)
 
     def up(tensor, n=[0]):
         n[0] += 1
