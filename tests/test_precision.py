@@ -153,6 +153,7 @@ def test_cli_precision_reaches_the_library(monkeypatch, tmp_path, command, targe
     module, name = target.rsplit(".", 1)
     monkeypatch.setattr(__import__(module, fromlist=[name]), name, capture)
     argv = [command, "--config", CONFIG, "--checkpoint", str(tmp_path / "G.keras")]
+    build_generator(load_config(CONFIG, {"ngf": 8})).save(tmp_path / "G.keras")  # its config is read first
     with pytest.raises(Stop):
         cli.COMMANDS[command](cli.build_parser().parse_args(argv + ["--precision", "bf16"]))
     assert seen["precision"] == "bf16"

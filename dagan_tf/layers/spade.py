@@ -1,6 +1,7 @@
 """SPADE: spatially-adaptive denormalisation (Park et al.), as the reference's `SPADE` module."""
 
 import keras
+from keras import ops
 
 from dagan_tf.layers.initializers import xavier_normal
 from dagan_tf.layers.norms import make_norm
