@@ -180,27 +180,13 @@ def generate_results(
     written and, when fewer than `how_many`, why.
     """
     from dagan_tf.data import build_dataset, dataset_files
-    from dagan_tf.precision import check_precision, generator_in_precision
-    from dagan_tf.semantic import semantic_map
 
     if how_many is not None and how_many < 1:
         raise ValueError(f"--how-many must be >= 1, got {how_many}")
     if style_image and not config.use_vae:
         raise ValueError("--style needs a generator trained with use_vae: true (config key 'use_vae' is false)")
-    check_precision(precision)
-    generator = load_network(checkpoint, "generator", purpose="generate")
-    check_generator_fits(generator, config, f"generator checkpoint {checkpoint}")
-    generator = generator_in_precision(generator, precision, config)
-
-    encoder = None
-    if config.use_vae:
-        enc_path = encoder_checkpoint or encoder_path_for(checkpoint)
-        if os.path.isfile(enc_path):
-            encoder = load_network(enc_path, "encoder", purpose="the style code")
-        elif encoder_checkpoint or style_image:
-            raise FileNotFoundError(f"encoder checkpoint not found: {enc_path} (needed for the style code)")
-        elif verbose:
-            print(f"no encoder at {enc_path}: drawing z ~ N(0, 1) with seed {seed}")
+    generator = _load_generator(config, checkpoint, precision)
+    encoder = _load_encoder(config, checkpoint, encoder_checkpoint, style_image, seed, verbose)
     rng = np.random.default_rng(seed)
     total = len(dataset_files(config, "test"))
     compiled = min(total, how_many or total) >= _COMPILE_FROM_IMAGES
@@ -210,52 +196,108 @@ def generate_results(
 
     epoch = checkpoint_epoch(checkpoint)
     page_dir = os.path.join(results_dir or config.results_dir, config.name, f"test_{epoch}")
-    palette = label_palette(config)
     ds = build_dataset(config, "test", batch_size=config.batchSize, shuffle=False)
-    bar = keras.utils.Progbar(min(total, how_many or total), unit_name="image", verbose=1 if verbose else 0)
-    rows, done, used = [], 0, set()
-    for batch in _batches(ds):
-        label = batch["label"].numpy()
-        n = label.shape[0] if how_many is None else min(label.shape[0], how_many - done)
-        if n <= 0:
-            break
-        instance = None if config.no_instance else batch["instance"]
-        semantic = semantic_map(batch["label"], instance, config)
-        inputs = semantic
-        if config.use_vae:
-            if style_z is not None:
-                z = np.repeat(style_z, label.shape[0], axis=0)
-            elif encode is not None:
-                z = _encode(encode, batch["image"], rng)
-            else:
-                z = rng.standard_normal((label.shape[0], config.z_dim)).astype(np.float32)
-            inputs = [semantic, keras.ops.convert_to_tensor(z)]
-        fake = to_uint8_truncated(keras.ops.convert_to_numpy(generate(inputs)))
-        real = to_uint8_truncated(batch["image"].numpy())
-        colours = colorize_label(label, palette)
-        for i, stem in enumerate(_stems(batch["path"])[:n]):
-            name, k = stem, 1
-            while name in used:  # same stem in two folders (e.g. coco portraits)
-                k += 1
-                name = f"{stem}_{k}"
-            used.add(name)
-            if on_example is not None:
-                on_example(name, label[i], fake[i], real[i])
-            cells = []
-            for kind, picture in zip(_KINDS, (colours[i], fake[i], real[i])):
-                rel = os.path.join("images", kind, f"{name}.png")
-                save_png(os.path.join(page_dir, rel), picture)
-                cells.append((kind, rel))
-            rows.append((name, cells))
-        done += n
-        bar.update(done)
-        if how_many is not None and done >= how_many:
-            break
+
+    def fake_of(batch):
+        return generate(_generator_inputs(batch, config, style_z, encode, rng))
+
+    rows = _write_examples(_batches(ds), min(total, how_many or total), page_dir, label_palette(config), fake_of,
+                           on_example, verbose)
     title = f"Experiment = {config.name}, Phase = test, Epoch = {epoch}"
     if style_image:
         title += f", Style = {os.path.basename(style_image)}"
     page = write_results_page(os.path.join(page_dir, "index.html"), title, rows)
     return ResultsPage(page, len(rows), how_many, total, _split_text(config))
+
+
+def _write_examples(batches, count: int, page_dir: str, palette, fake_of, on_example, verbose: bool) -> list:
+    """Generate and save the first `count` examples of `batches`; the page's rows [(name, cells)]."""
+    bar = keras.utils.Progbar(count, unit_name="image", verbose=1 if verbose else 0)
+    rows, used = [], set()
+    for batch in batches:
+        label = batch["label"].numpy()
+        n = min(label.shape[0], count - len(rows))
+        if n <= 0:
+            break
+        fake = to_uint8_truncated(keras.ops.convert_to_numpy(fake_of(batch)))
+        real = to_uint8_truncated(batch["image"].numpy())
+        colours = colorize_label(label, palette)
+        for i, name in enumerate(_unique_names(_stems(batch["path"])[:n], used)):
+            if on_example is not None:
+                on_example(name, label[i], fake[i], real[i])
+            rows.append((name, _save_pictures(page_dir, name, (colours[i], fake[i], real[i]))))
+        bar.update(len(rows))
+        if len(rows) >= count:
+            break
+    return rows
+
+
+def _load_generator(config: DAGANConfig, checkpoint: str, precision: str) -> keras.Model:
+    """The generator file, checked against `config`, in `precision`."""
+    from dagan_tf.precision import check_precision, generator_in_precision
+
+    check_precision(precision)
+    generator = load_network(checkpoint, "generator", purpose="generate")
+    check_generator_fits(generator, config, f"generator checkpoint {checkpoint}")
+    return generator_in_precision(generator, precision, config)
+
+
+def _load_encoder(config: DAGANConfig, checkpoint: str, encoder_checkpoint: str | None, style_image: str | None,
+                  seed: int, verbose: bool) -> keras.Model | None:
+    """With `use_vae`, the encoder (given, or beside the generator); None draws z from noise instead."""
+    if not config.use_vae:
+        return None
+    enc_path = encoder_checkpoint or encoder_path_for(checkpoint)
+    if os.path.isfile(enc_path):
+        return load_network(enc_path, "encoder", purpose="the style code")
+    if encoder_checkpoint or style_image:
+        raise FileNotFoundError(f"encoder checkpoint not found: {enc_path} (needed for the style code)")
+    if verbose:
+        print(f"no encoder at {enc_path}: drawing z ~ N(0, 1) with seed {seed}")
+    return None
+
+
+def _generator_inputs(batch: dict, config: DAGANConfig, style_z, encode, rng):
+    """The semantic map of a batch, with `use_vae` and z: the style image's code, the paired photo's,
+    or noise."""
+    from dagan_tf.semantic import semantic_map
+
+    instance = None if config.no_instance else batch["instance"]
+    semantic = semantic_map(batch["label"], instance, config)
+    if not config.use_vae:
+        return semantic
+    count = batch["label"].shape[0]
+    if style_z is not None:
+        z = np.repeat(style_z, count, axis=0)
+    elif encode is not None:
+        z = _encode(encode, batch["image"], rng)
+    else:
+        z = rng.standard_normal((count, config.z_dim)).astype(np.float32)
+    return [semantic, keras.ops.convert_to_tensor(z)]
+
+
+def _unique_names(stems: list[str], used: set) -> list[str]:
+    """`stems`, with `_2`, `_3`... where a name was used before (the same stem in two folders, e.g. coco
+    portraits); `used` grows."""
+    names = []
+    for stem in stems:
+        name, k = stem, 1
+        while name in used:
+            k += 1
+            name = f"{stem}_{k}"
+        used.add(name)
+        names.append(name)
+    return names
+
+
+def _save_pictures(page_dir: str, name: str, pictures) -> list[tuple[str, str]]:
+    """label colours | generated | real PNGs of one example; [(kind, path relative to the page)]."""
+    cells = []
+    for kind, picture in zip(_KINDS, pictures):
+        rel = os.path.join("images", kind, f"{name}.png")
+        save_png(os.path.join(page_dir, rel), picture)
+        cells.append((kind, rel))
+    return cells
 
 
 def _split_text(config: DAGANConfig) -> str:
