@@ -26,6 +26,7 @@ import platform
 import numpy as np
 
 from dagan_tf.data import registry as dataset_registry
+from dagan_tf.files import atomic_path
 
 __all__ = ["METRICS", "evaluate", "format_metrics_table", "raw_label_values", "score_rule_for"]
 
@@ -140,8 +141,6 @@ def evaluate(config, checkpoint, *, metrics=METRICS, how_many=None, batch_size=5
         precision: the generator's arithmetic, 'fp32' or 'bf16' (as `generate_results`; in metrics.json).
     Returns the dict written to `metrics.json` (its path under 'metrics_file').
     """
-    # One function on purpose (~80 lines): set-up, one generation pass, scoring and writing, in the
-    # order a reader checks the protocol in.
     from dagan_tf.evaluation import fid as fid_lib
     from dagan_tf.generate import generate_results
     from dagan_tf.visualize import add_metrics_section
@@ -162,33 +161,10 @@ def evaluate(config, checkpoint, *, metrics=METRICS, how_many=None, batch_size=5
 
     values, protocol = {}, {}
     if features is not None:
-        fake = np.concatenate(stream.fake_feats)
-        real = np.concatenate(stream.real_feats) if stream.real_feats else None
-        if "fid" in metrics:
-            mu_r, sigma_r = real_mu_sigma or fid_lib.activation_statistics(real)
-            if save_real_stats:
-                fid_lib.save_statistics(save_real_stats, mu_r, sigma_r)
-            values["fid"] = fid_lib.frechet_distance(*fid_lib.activation_statistics(fake), mu_r, sigma_r)
-            protocol["fid"] = {"tool": "pytorch-fid (calculate_frechet_distance)", "dims": dims,
-                               "resize": "bilinear to 299x299, align_corners=False, no antialias",
-                               "real": os.path.abspath(real_stats) if real_stats else "test-pipeline photos"}
-        if "kid" in metrics:
-            values["kid"] = fid_lib.kernel_distance(fake, real, kid_subsets, kid_subset_size, seed=seed)
-            protocol["kid"] = {"tool": "clean-fid kernel_distance", "feats1": "generated", "feats2": "real",
-                               "dims": dims, "num_subsets": kid_subsets, "max_subset_size": kid_subset_size, "seed": seed}
+        _inception_scores(metrics, stream, real_mu_sigma, real_stats, save_real_stats, dims, seed,
+                          (kid_subsets, kid_subset_size), values, protocol)
     if segmenter is not None:
-        from dagan_tf.evaluation.scores import segmentation_scores
-
-        rule = score_rule_for(segmenter)
-        scores = segmentation_scores(stream.hist, rule)
-        if "miou" in metrics:
-            values["miou"] = scores["mean_iou"]
-            values["class_iou"] = [None if np.isnan(v) else v for v in scores["class_iou"]]
-        if "acc" in metrics:
-            values["accuracy"] = scores["accuracy"]
-        protocol["segmentation"] = {"segmenter": segmenter.name, "num_classes": segmenter.num_classes,
-                                    "ignore_index": segmenter.ignore_index, "score_rule": rule,
-                                    **dict(getattr(segmenter, "protocol", {}) or {})}
+        _segmentation_scores(metrics, stream, segmenter, values, protocol)
     result = {
         "values": values, "images": stream.count, "protocol": {**protocol, "precision": precision},
         "versions": _versions(),
@@ -198,11 +174,49 @@ def evaluate(config, checkpoint, *, metrics=METRICS, how_many=None, batch_size=5
                     "segmenter": _weight_entry(segmenter_weights) if segmenter_weights else None},
     }
     path = os.path.join(os.path.dirname(page), "metrics.json")
-    with open(path + ".tmp", "w", encoding="utf-8") as f:
-        json.dump(result, f, indent=2, allow_nan=True)
-    os.replace(path + ".tmp", path)
+    with atomic_path(path, what="metrics") as tmp:
+        with open(tmp, "w", encoding="utf-8") as f:
+            json.dump(result, f, indent=2, allow_nan=True)
     add_metrics_section(page, f"Metrics ({stream.count} test images)", _table_rows(values))
     return {**result, "metrics_file": path, "page": page}
+
+
+def _inception_scores(metrics, stream, real_mu_sigma, real_stats, save_real_stats, dims: int, seed: int, kid_sizes,
+                      values: dict, protocol: dict) -> None:
+    """FID (pytorch-fid's) and KID (clean-fid's) of the streamed features into `values` / `protocol`."""
+    from dagan_tf.evaluation import fid as fid_lib
+
+    fake = np.concatenate(stream.fake_feats)
+    real = np.concatenate(stream.real_feats) if stream.real_feats else None
+    if "fid" in metrics:
+        mu_r, sigma_r = real_mu_sigma or fid_lib.activation_statistics(real)
+        if save_real_stats:
+            fid_lib.save_statistics(save_real_stats, mu_r, sigma_r)
+        values["fid"] = fid_lib.frechet_distance(*fid_lib.activation_statistics(fake), mu_r, sigma_r)
+        protocol["fid"] = {"tool": "pytorch-fid (calculate_frechet_distance)", "dims": dims,
+                           "resize": "bilinear to 299x299, align_corners=False, no antialias",
+                           "real": os.path.abspath(real_stats) if real_stats else "test-pipeline photos"}
+    if "kid" in metrics:
+        subsets, subset_size = kid_sizes
+        values["kid"] = fid_lib.kernel_distance(fake, real, subsets, subset_size, seed=seed)
+        protocol["kid"] = {"tool": "clean-fid kernel_distance", "feats1": "generated", "feats2": "real",
+                           "dims": dims, "num_subsets": subsets, "max_subset_size": subset_size, "seed": seed}
+
+
+def _segmentation_scores(metrics, stream, segmenter, values: dict, protocol: dict) -> None:
+    """mIoU (+ per class) and pixel accuracy with the segmenter's own score rule."""
+    from dagan_tf.evaluation.scores import segmentation_scores
+
+    rule = score_rule_for(segmenter)
+    scores = segmentation_scores(stream.hist, rule)
+    if "miou" in metrics:
+        values["miou"] = scores["mean_iou"]
+        values["class_iou"] = [None if np.isnan(v) else v for v in scores["class_iou"]]
+    if "acc" in metrics:
+        values["accuracy"] = scores["accuracy"]
+    protocol["segmentation"] = {"segmenter": segmenter.name, "num_classes": segmenter.num_classes,
+                                "ignore_index": segmenter.ignore_index, "score_rule": rule,
+                                **dict(getattr(segmenter, "protocol", {}) or {})}
 
 
 _LABELS = {"fid": "FID", "kid": "KID", "miou": "mIoU", "accuracy": "pixel accuracy"}
