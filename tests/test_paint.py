@@ -450,3 +450,24 @@ def test_cli_paint_writes_and_serves_an_offline_site(sites, config, tmp_path, mo
     for page_file in ("index.html", "paint.js", "model.js", "labelmap.js", "style.css"):
         text = (tmp_path / "site" / page_file).read_text()
         assert "http://" not in text and "https://" not in text, page_file
+
+
+def test_the_generator_file_s_own_config_is_used_without_config_yaml(tmp_path):
+    """A `.keras` generator carries its config: `dagan-tf paint --checkpoint G.keras` needs nothing beside it;
+    a file without one still falls back to `config.yaml` beside it."""
+    import keras
+
+    from dagan_tf.models import build_generator
+    from dagan_tf.paint.app import _resolve_config
+
+    cfg = load_config("demo", {"ngf": 8, "crop_size": 64, "load_size": 64, "dataroot": "/data/demo"})
+    generator = build_generator(cfg)
+    generator.save(tmp_path / "G.keras")
+    assert _resolve_config(tmp_path / "G.keras", None) == cfg
+    old = tmp_path / "old" / "G.keras"
+    old.parent.mkdir()
+    keras.Model(generator.inputs, generator.outputs).save(old)
+    with pytest.raises(FileNotFoundError, match="config.yaml does not exist; pass --config CFG"):
+        _resolve_config(old, None)
+    save_config(cfg.replace(name="old"), old.parent / "config.yaml")
+    assert _resolve_config(old, None).name == "old"

@@ -36,6 +36,12 @@ def default_site_dir(checkpoint) -> pathlib.Path:
 def _resolve_config(checkpoint, config) -> DAGANConfig:
     if isinstance(config, DAGANConfig):
         return config
+    if not config and str(checkpoint).endswith(".keras") and os.path.isfile(checkpoint):
+        from dagan_tf.models.configured import saved_dagan_config
+        from dagan_tf.models.loading import config_for_checkpoint
+
+        if saved_dagan_config(checkpoint) is not None:  # the generator carries its config
+            return config_for_checkpoint(checkpoint)
     path = pathlib.Path(config) if config else pathlib.Path(os.fspath(checkpoint)).parent / "config.yaml"
     if not path.is_file():
         raise FileNotFoundError(f"no config for {checkpoint}: {path} does not exist; pass --config CFG "
@@ -133,7 +139,8 @@ def start_paint(checkpoint, config=None, *, quantize: str = "none", site_dir=Non
                 port: int = 8000, max_bytes: int | None = None) -> PaintSession:
     """Export (or reuse) the batch-1 model, write the site, start serving it; returns the session.
 
-    config: a DAGANConfig, a YAML path, or None for `config.yaml` beside the checkpoint.
+    config: a DAGANConfig, a YAML path, or None for the `.keras` file's own config (or, for older
+        files and `.tflite` files, `config.yaml` beside the checkpoint).
     site_dir: default `paint_site/` beside the checkpoint. port 0 picks a free port.
     """
     config = _resolve_config(checkpoint, config)
