@@ -86,7 +86,7 @@ def _train_options(command) -> None:
 def _add_precision_arg(p: argparse.ArgumentParser) -> None:
     p.add_argument("--precision", choices=["fp32", "bf16"], default="fp32",
                    help="generator arithmetic: bf16 runs the convolutions in bfloat16 on CPUs with "
-                        "AVX512-BF16/AMX units (~0.2x the time; refused elsewhere), norms, residual "
+                        "AVX512-BF16/AMX units (refused elsewhere, where it would be emulated), norms, residual "
                         "sums and the output head stay float32 (default: fp32)")
 
 
