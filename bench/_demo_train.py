@@ -35,7 +35,7 @@ def train_demo(out_dir: str, steps: int, policy: str = "float32", seed: int = 0)
     """(trained DAGAN, list of per-step loss dicts) after `steps` iterations under `policy`."""
     import keras
 
-    from dagan_tf.data.datasets import build_dataset
+    from dagan_tf.data.pipeline import build_dataset
     from dagan_tf.data.demo import write_demo_dataset
     from dagan_tf.training.demo import demo_config
     from dagan_tf.training.model import DAGAN

@@ -112,15 +112,16 @@ def our_step(cfg, batch: int, policy: str = "float32"):
     return lambda: {k: float(v) for k, v in step(data).items()}
 
 
-def compare(cfg, batch: int, steps: int) -> dict:
-    """Interleaved medians (seconds per iteration) of the reference, ours fp32 and ours bf16."""
+def compare(cfg, batch: int, steps: int, bf16: bool = True) -> dict:
+    """Interleaved medians (seconds per iteration) of the reference, ours fp32 and (`bf16`) ours bf16."""
     import torch
 
     from _reference_train import ReferenceTrainer
 
     torch.set_num_threads(len(os.sched_getaffinity(0)))
-    modes = {"reference (PyTorch re-statement)": ReferenceTrainer(cfg, batch).step,
-             "ours fp32": our_step(cfg, batch), "ours --mixed-precision (bf16)": our_step(cfg, batch, "mixed_bfloat16")}
+    modes = {"reference (PyTorch re-statement)": ReferenceTrainer(cfg, batch).step, "ours fp32": our_step(cfg, batch)}
+    if bf16:
+        modes["ours --mixed-precision (bf16)"] = our_step(cfg, batch, "mixed_bfloat16")
     for fn in modes.values():
         fn()  # warm-up: tracing, allocator
     times = {name: [] for name in modes}
@@ -159,7 +160,13 @@ def memory_table(args, batches, remat_batch) -> list[tuple]:
     """[(impl, batch, remat, peak MB, s/iteration)], each measured by `child_run` in a subprocess."""
     import subprocess
 
-    runs = [(impl, b, False) for b in batches for impl in ("reference", "fp32", "bf16")]
+    from dagan_tf.precision import cpu_bf16_support
+
+    impls = ("reference", "fp32", "bf16")
+    if cpu_bf16_support() not in ("amx", "avx512_bf16") and not args.emulated_bf16:
+        impls = impls[:2]
+        print("  (no bf16 units on this CPU: bf16 skipped; --emulated-bf16 measures it anyway)")
+    runs = [(impl, b, False) for b in batches for impl in impls]
     if remat_batch:
         runs.append(("fp32", remat_batch, True))
         if remat_batch not in batches:
@@ -221,6 +228,8 @@ def main(argv=None) -> int:
     p.add_argument("--demo-minutes", type=float, default=5.0)
     p.add_argument("--no-demo", action="store_true")
     p.add_argument("--compare", action="store_true", help="reference vs ours fp32 vs ours bf16 (and skip the fit timing)")
+    p.add_argument("--emulated-bf16", action="store_true",
+                   help="with --compare / --memory: bf16 even on a CPU without bf16 units (emulated, slow)")
     p.add_argument("--memory", type=int, nargs="*", default=None, metavar="BATCH",
                    help="peak memory per batch size, each configuration in its own process")
     p.add_argument("--remat-batch", type=int, default=0, help="with --memory: also ours with remat at this batch")
@@ -251,7 +260,12 @@ def main(argv=None) -> int:
           f"batch {args.batch}, losses GAN+FM+VGG{'+KLD' if cfg.use_vae else ''}; TensorFlow {tf.__version__}, "
           f"{args.device}, {cores} cores")
     if args.compare:
-        res = compare(cfg, args.batch, args.steps)
+        from dagan_tf.precision import cpu_bf16_support
+
+        bf16 = cpu_bf16_support() in ("amx", "avx512_bf16") or args.emulated_bf16
+        if not bf16:
+            print("  (no bf16 units on this CPU: bf16 skipped; --emulated-bf16 times it anyway)")
+        res = compare(cfg, args.batch, args.steps, bf16)
         ref = res["reference (PyTorch re-statement)"]
         for name, sec in res.items():
             print(f"  {name:32s} {sec:6.2f} s/iteration  {sec / ref:5.2f}x the reference "

@@ -9,12 +9,14 @@ each the list of every block's output `(batch, h_i, w_i, c_i)`, the last being t
 
 from __future__ import annotations
 
+import gc
 import os
 
 import keras
 from keras import ops
 
 from dagan_tf.config import ConfigError
+from dagan_tf.layers.stride_one_conv import StrideOneConv2D
 
 __all__ = [
     "GAN_MODES",
@@ -146,6 +148,22 @@ def build_vgg19(vgg_weights: str = "imagenet") -> keras.Model:
                           key="vgg_weights") from e
 
 
+def _with_stride_one_convs(vgg: keras.Model) -> keras.Model:
+    """The same network with its (stride-1) convs as StrideOneConv2D: same names, weights and
+    outputs, and TensorFlow's backward pass through it, which the G step needs, runs as forward
+    convolutions (dagan_tf/layers/stride_one_conv.py)."""
+    def clone(layer):
+        if isinstance(layer, keras.layers.Conv2D):
+            return StrideOneConv2D.from_config(layer.get_config())
+        return layer.__class__.from_config(layer.get_config())
+
+    copy = keras.models.clone_model(vgg, clone_function=clone)
+    copy.set_weights(vgg.get_weights())
+    del vgg
+    gc.collect()  # the original's 80 MB of weights sit in reference cycles until a collection
+    return copy
+
+
 def zero_loss(fake, real):
     """The VGG loss when `lambda_vgg` is 0: a float32 zero, so no VGG19 is built (or downloaded) for it."""
     del fake, real
@@ -173,7 +191,7 @@ class VGGLoss(keras.layers.Layer):
     def __init__(self, vgg_weights: str = "imagenet", **kwargs):
         super().__init__(**kwargs)
         self.vgg_weights = "none" if vgg_weights is None else str(vgg_weights)
-        vgg = build_vgg19(self.vgg_weights)
+        vgg = _with_stride_one_convs(build_vgg19(self.vgg_weights))
         vgg.trainable = False
         self.features = keras.Model(
             vgg.input, [vgg.get_layer(name).output for name in VGG_FEATURE_LAYERS], name="vgg19_features"

@@ -13,6 +13,7 @@ from dagan_tf.losses import (
     VGG_FEATURE_LAYERS,
     VGG_FEATURE_WEIGHTS,
     VGGLoss,
+    build_vgg19,
     feature_matching_loss,
     gan_loss,
     kld_loss,
@@ -259,3 +260,20 @@ def test_cli_train_offline_ends_in_the_vgg_message(tmp_path, offline, capsys):
     assert code == 2
     assert capsys.readouterr().err.strip().splitlines()[-1] == f"dagan-tf train: error: {_VGG_MESSAGE}"
     keras.backend.clear_session()
+
+
+def test_vgg_features_run_on_stride_one_convs_with_keras_vgg19s_outputs():
+    """VGGLoss swaps VGG19's convs for StrideOneConv2D (faster backward on TensorFlow): same
+    layer names and weights, outputs identical to keras.applications' VGG19."""
+    from dagan_tf.layers import StrideOneConv2D
+
+    loss = VGGLoss("none")
+    convs = [layer for layer in loss.features.layers if isinstance(layer, keras.layers.Conv2D)]
+    assert len(convs) == 13 and all(isinstance(layer, StrideOneConv2D) for layer in convs)
+    assert convs[0].name == "block1_conv1" and convs[-1].name == "block5_conv1"
+    plain = build_vgg19("none")
+    plain_features = keras.Model(plain.input, [plain.get_layer(name).output for name in VGG_FEATURE_LAYERS])
+    plain_features.set_weights(loss.features.get_weights())
+    x = np.random.default_rng(0).uniform(-1, 1, (1, 32, 32, 3)).astype("float32")
+    for ours, theirs in zip(loss.features(x), plain_features(x)):
+        np.testing.assert_array_equal(np.asarray(ours), np.asarray(theirs))

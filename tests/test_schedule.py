@@ -117,27 +117,34 @@ def test_betas_and_rates_per_mode():
     assert steps_per_epoch_for(13, 4) == 3  # the reference's loader drops the last partial batch
 
 
+@pytest.mark.parametrize("in_graph", [False, True], ids=["eager", "tf.function"])
 @pytest.mark.parametrize("betas", [(0.0, 0.9), (0.5, 0.999)])
-def test_reference_adam_is_torch_adam(betas):
+def test_reference_adam_is_torch_adam(betas, in_graph):
     """Three steps of ReferenceAdam equal torch.optim.Adam (eps 1e-8) on the same gradients,
-    including near-zero gradients where Keras' own Adam differs."""
+    including near-zero gradients where Keras' own Adam differs; in a tf.function too, where the
+    updates of its variables run one after another (`_after_previous_update`)."""
     import keras
+    import tensorflow as tf
     import torch
 
     rng = np.random.default_rng(0)
     init = np.zeros(64, "float32")  # weights then stay ~1e-3, so float32 rounding stays ~1e-10
     grads = [rng.normal(size=(64,)).astype("float32") * 10.0 ** rng.uniform(-11, 0, size=64).astype("float32")
              for _ in range(3)]
-    var = keras.Variable(init)
+    var, other = keras.Variable(init), keras.Variable(init)  # two: the graph orders their updates
     opt = ReferenceAdam(1e-3, *betas)
+    opt.build([var, other])
+    apply_in_graph = tf.function(lambda gs: opt.apply(gs, [var, other]))
     param = torch.nn.Parameter(torch.tensor(init))
     topt = torch.optim.Adam([param], lr=1e-3, betas=betas, eps=1e-8)
     for g in grads:
-        opt.apply([keras.ops.convert_to_tensor(g)], [var])
+        pair = [keras.ops.convert_to_tensor(g), keras.ops.convert_to_tensor(-g)]
+        apply_in_graph(pair) if in_graph else opt.apply(pair, [var, other])
         param.grad = torch.tensor(g)
         topt.step()
-    diff = np.abs(np.asarray(var.numpy()) - param.detach().numpy()).max()
-    assert diff <= 1e-9, diff
+    for got, sign in ((var, 1.0), (other, -1.0)):
+        diff = np.abs(np.asarray(got.numpy()) - sign * param.detach().numpy()).max()
+        assert diff <= 1e-9, diff
     # Keras' Adam with the same eps is measurably different on these gradients
     kvar = keras.Variable(init)
     kopt = keras.optimizers.Adam(1e-3, *betas, epsilon=1e-8)

@@ -9,10 +9,11 @@ from dagan_tf.layers.resize import NearestResize, legacy_nearest_indices, legacy
 from dagan_tf.layers.spade import SPADE, parse_spade_config
 from dagan_tf.layers.spade_resblock import SPADEResnetBlock
 from dagan_tf.layers.spectral_conv import SpectralConv2D
+from dagan_tf.layers.stride_one_conv import StrideOneConv2D, conv2d_stride_one
 
 __all__ = [
     "AvgPoolExcludePad", "BatchNorm", "ChannelAttention", "ConvNorm", "InstanceNorm", "NearestResize",
-    "SPADE", "SPADEResnetBlock", "SpatialAttention", "SpectralConv2D", "avg_pool_exclude_pad",
+    "SPADE", "SPADEResnetBlock", "SpatialAttention", "SpectralConv2D", "StrideOneConv2D", "avg_pool_exclude_pad",
     "legacy_nearest_indices", "legacy_nearest_resize", "make_norm", "parse_norm_string",
-    "parse_spade_config", "xavier_normal",
+    "conv2d_stride_one", "parse_spade_config", "xavier_normal",
 ]

@@ -6,6 +6,7 @@ from keras import ops
 from dagan_tf.layers.initializers import xavier_normal
 from dagan_tf.layers.norms import make_norm
 from dagan_tf.layers.resize import legacy_nearest_resize
+from dagan_tf.layers.stride_one_conv import StrideOneConv2D
 from dagan_tf.norm_strings import parse_spade_norm
 
 #: Hidden width of the shared SPADE MLP (`nhidden` in the reference).
@@ -37,7 +38,7 @@ class SPADE(keras.layers.Layer):
         self.norm_type, self.kernel_size = parse_spade_config(config_text)
 
     def _conv(self, filters, name, activation=None):
-        return keras.layers.Conv2D(
+        return StrideOneConv2D(
             filters, self.kernel_size, padding="same", activation=activation,
             kernel_initializer=xavier_normal(self.init_gain), bias_initializer="zeros", name=name,
             dtype=self.dtype_policy,

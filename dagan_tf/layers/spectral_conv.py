@@ -15,6 +15,7 @@ import keras
 from keras import ops
 
 from dagan_tf.layers.initializers import xavier_normal
+from dagan_tf.layers.stride_one_conv import conv2d_stride_one
 
 
 def l2_normalize(x, eps: float = 1e-12):
@@ -126,11 +127,14 @@ class SpectralConv2D(keras.layers.Layer):
         kernel = ops.cast(kernel, self.compute_dtype)
         k, p = self.kernel_size, self.padding
         if self.strides == 1 and k % 2 == 1 and p == k // 2:
-            out = ops.conv(inputs, kernel, strides=1, padding="same")  # identical, no pad copy
+            out = conv2d_stride_one(inputs, kernel, "same")  # identical, no pad copy
         else:
             if p:
                 inputs = ops.pad(inputs, ((0, 0), (p, p), (p, p), (0, 0)))
-            out = ops.conv(inputs, kernel, strides=self.strides, padding="valid")
+            if self.strides == 1:
+                out = conv2d_stride_one(inputs, kernel, "valid")
+            else:
+                out = ops.conv(inputs, kernel, strides=self.strides, padding="valid")
         if self.use_bias:
             out = out + ops.cast(self.bias, self.compute_dtype)
         return out

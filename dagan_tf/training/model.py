@@ -234,14 +234,19 @@ class DAGAN(keras.Model):
             losses["G_VGG"] = self.vgg_loss(fake, image) * cfg.lambda_vgg
         return losses, fake
 
-    def discriminator_losses(self, semantic, image, step=None):
-        """The D step's forward pass: a fake from the current G (no gradient), then
-        {D_fake, D_real} on the local batch."""
-        cfg = self.config
+    def discriminator_fake(self, semantic, image, step=None):
+        """The D step's fake: the current G (E encodes again, fresh eps), no gradient."""
         z = None
-        if cfg.use_vae:
+        if self.config.use_vae:
             z, _, _ = self.encode(image, phase=1, step=step)
-        fake = ops.stop_gradient(self._generate(semantic, z, training=True))
+        return ops.stop_gradient(self._generate(semantic, z, training=True))
+
+    def discriminator_losses(self, semantic, image, step=None, fake=None):
+        """The D step's forward pass: {D_fake, D_real} on the local batch, for `fake` (default: a
+        new `discriminator_fake`)."""
+        cfg = self.config
+        if fake is None:
+            fake = self.discriminator_fake(semantic, image, step)
         pred_fake, pred_real = self.discriminate(semantic, fake, image)
         return {
             "D_fake": gan_loss(pred_fake, False, for_discriminator=True, mode=cfg.gan_mode),
@@ -279,8 +284,10 @@ class DAGAN(keras.Model):
         self._apply(self.g_optimizer, tape, g_total, g_vars)
 
         d_vars = self.d_variables
+        # outside the tape: no gradient flows into G here, so none of its activations are recorded
+        fake = self.discriminator_fake(semantic, image, step)
         with tf.GradientTape() as tape:
-            d_losses = self.discriminator_losses(semantic, image, step)
+            d_losses = self.discriminator_losses(semantic, image, step, fake)
             d_shares = self._replica_shares(d_losses)
             d_total = self.d_optimizer.scale_loss(d_shares["D_fake"] + d_shares["D_real"])
         self._apply(self.d_optimizer, tape, d_total, d_vars)
