@@ -40,7 +40,7 @@ def time_shape(size: int, cin: int, cout: int, batch: int, runs: int) -> dict:
     import tensorflow as tf
     import torch
 
-    from dagan_tf.layers.stride_one_conv import _gradients
+    from dagan_tf.layers.stride_one_conv import _input_gradient, _kernel_gradient
 
     rng = np.random.default_rng(0)
     x = tf.constant(rng.normal(size=(batch, size, size, cin)), tf.float32)
@@ -51,7 +51,7 @@ def time_shape(size: int, cin: int, cout: int, batch: int, runs: int) -> dict:
     theirs = tf.function(lambda: (
         tf.raw_ops.Conv2DBackpropInput(input_sizes=tf.shape(x), filter=w, out_backprop=dy, strides=strides, padding="SAME"),
         tf.raw_ops.Conv2DBackpropFilter(input=x, filter_sizes=tf.shape(w), out_backprop=dy, strides=strides, padding="SAME")))
-    ours = tf.function(lambda: _gradients(x, w, dy, "SAME"))
+    ours = tf.function(lambda: (_input_gradient(tf.shape(x), w, dy, "SAME"), _kernel_gradient(x, w, dy, "SAME")))
     xt = torch.tensor(x.numpy().transpose(0, 3, 1, 2).copy(), requires_grad=True)
     wt = torch.tensor(w.numpy().transpose(3, 2, 0, 1).copy(), requires_grad=True)
     dyt = torch.tensor(dy.numpy().transpose(0, 3, 1, 2).copy())

@@ -199,14 +199,14 @@ class VGGLoss(keras.layers.Layer):
         self.features.trainable = False
 
     def call(self, fake, real):
-        batch = ops.shape(fake)[0]
-        # one VGG pass over fake and real together (same result, half the kernel launches)
-        both = ops.concatenate([ops.cast(fake, "float32"), ops.cast(ops.stop_gradient(real), "float32")], 0)
-        feats = self.features(both, training=False)
+        # Two passes, as the reference's: no gradient reaches the real image's pass, so the backward
+        # pass keeps none of its activations and runs over the fake alone. One pass over
+        # concat[fake, real] would keep both halves' activations and backpropagate through both.
+        fake_feats = self.features(ops.cast(fake, "float32"), training=False)
+        real_feats = self.features(ops.cast(ops.stop_gradient(real), "float32"), training=False)
         total = 0.0
-        for weight, feat in zip(VGG_FEATURE_WEIGHTS, feats):
-            feat = _f32(feat)
-            l1 = ops.mean(ops.abs(feat[:batch] - ops.stop_gradient(feat[batch:])))
+        for weight, fake_feat, real_feat in zip(VGG_FEATURE_WEIGHTS, fake_feats, real_feats):
+            l1 = ops.mean(ops.abs(_f32(fake_feat) - ops.stop_gradient(_f32(real_feat))))
             total = total + weight * l1
         return total
 

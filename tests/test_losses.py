@@ -277,3 +277,38 @@ def test_vgg_features_run_on_stride_one_convs_with_keras_vgg19s_outputs():
     x = np.random.default_rng(0).uniform(-1, 1, (1, 32, 32, 3)).astype("float32")
     for ours, theirs in zip(loss.features(x), plain_features(x)):
         np.testing.assert_array_equal(np.asarray(ours), np.asarray(theirs))
+
+
+def test_vgg_backward_pass_runs_over_the_fake_alone():
+    """The real image's VGG pass gets no backward pass: in the traced gradient, every convolution runs
+    on one image (a pass over concat[fake, real] would run on 2), only the fake's 13 layers have an
+    input gradient, and the gradient equals the one through a concatenated pass."""
+    keras.utils.set_random_seed(9)
+    loss = VGGLoss("none")
+    rng = np.random.default_rng(2)
+    fake, real = (tf.constant(rng.uniform(-1, 1, (1, 32, 32, 3)).astype("float32")) for _ in range(2))
+
+    def concatenated_loss(f, r):  # the one-pass formulation, for the gradient's value
+        feats = loss.features(tf.concat([f, tf.stop_gradient(r)], 0))
+        return sum(w * tf.reduce_mean(tf.abs(t[:1] - tf.stop_gradient(t[1:])))
+                   for w, t in zip(VGG_FEATURE_WEIGHTS, feats))
+
+    def gradient(loss_fn):
+        def fn(f, r):
+            with tf.GradientTape() as tape:
+                tape.watch(f)
+                value = loss_fn(f, r)
+            return value, tape.gradient(value, f)
+        return tf.function(fn)
+
+    ours = gradient(loss)
+    graph = ours.get_concrete_function(fake, real).graph
+    convs = [op for op in graph.get_operations() if op.type in ("Conv2D", "Conv2DBackpropInput")]
+    assert {op.outputs[0].shape[0] for op in convs} == {1}
+    # 13 forward convs per pass, one backward (input-gradient) conv per layer of the fake's pass, and
+    # no kernel gradients (the VGG is frozen)
+    assert sum(op.type == "Conv2D" for op in convs) == 2 * 13
+    assert sum(op.type == "Conv2DBackpropInput" for op in convs) == 13
+    (value, grad), (want_value, want_grad) = ours(fake, real), gradient(concatenated_loss)(fake, real)
+    assert abs(float(value) - float(want_value)) <= 1e-6 * abs(float(want_value))
+    np.testing.assert_allclose(grad.numpy(), want_grad.numpy(), rtol=1e-5, atol=1e-6 * float(tf.reduce_max(tf.abs(want_grad))))

@@ -46,6 +46,30 @@ def test_gradients_equal_tensorflows_own(n, h, wd, cin, cout, k, padding):
         assert float(tf.reduce_max(tf.abs(g - e))) <= 2e-5 * scale
 
 
+@pytest.mark.parametrize("h", [9, 130])  # both input-gradient paths
+def test_a_frozen_kernel_gets_no_kernel_gradient_and_the_same_input_gradient(h):
+    """kernel_gradient=False (StrideOneConv2D with a frozen kernel): the input gradient is the one
+    above, and the kernel, although the tape watches it, gets no gradient (none is built)."""
+    rng = np.random.default_rng(h)
+    x = tf.constant(rng.normal(size=(1, h, h, 3)), tf.float32)
+    w = tf.constant(rng.normal(size=(3, 3, 3, 2)), tf.float32)
+    dy = tf.constant(rng.normal(size=(1, h, h, 2)), tf.float32)
+    frozen = tf.function(lambda a, b: _gradients(lambda p, q: conv2d_stride_one(p, q, "same", False), a, b, dy))
+    full = tf.function(lambda a, b: _gradients(lambda p, q: conv2d_stride_one(p, q, "same"), a, b, dy))
+    (y, dx, dw), (y_full, dx_full, _) = frozen(x, w), full(x, w)
+    assert dw is None
+    np.testing.assert_array_equal(y.numpy(), y_full.numpy())
+    np.testing.assert_array_equal(dx.numpy(), dx_full.numpy())
+    layer = StrideOneConv2D(2, 3, padding="same")
+    layer.build((None, h, h, 3))
+    layer.trainable = False
+    with tf.GradientTape() as tape:
+        tape.watch(x)
+        out = layer(x)
+    dw, dx = tape.gradient(out, [layer.kernel.value, x])
+    assert dw is None and dx is not None
+
+
 def _op_types(fn, *args) -> set:
     return {op.type for op in tf.function(fn).get_concrete_function(*args).graph.get_operations()}
 

@@ -35,6 +35,44 @@ def batch_moments(x, synchronized: bool = False):
     return mean, variance, count
 
 
+def _recording(x) -> bool:
+    """Whether a TensorFlow gradient tape records ops on `x` (False on other backends)."""
+    if keras.backend.backend() != "tensorflow":
+        return False
+    from tensorflow.python.eager import record
+
+    return bool(record.should_record_backprop([x]))
+
+
+def _batch_normalize_keeping_output(x, epsilon: float, synchronized: bool):
+    """`(x - mean) * rsqrt(variance + eps)` with the batch's moments, and the moments, for a tape.
+
+    Same forward as the plain ops; the backward pass keeps only the output y and `rsqrt` instead of
+    x and `x - mean` (two activation-sized tensors fewer per norm; SPADE's `y * (1 + gamma)` keeps
+    y anyway): `dx = r * (dy - mean(dy) - y * mean(dy * y))`, means over (batch, height, width),
+    summed over the replicas when `synchronized`. TensorFlow backend only.
+    """
+    import tensorflow as tf
+
+    # the moments of a constant copy: the tape records nothing of them (their gradient is in grad)
+    mean, variance, count = batch_moments(tf.stop_gradient(x), synchronized)
+    rstd = tf.math.rsqrt(variance + epsilon)
+
+    @tf.custom_gradient
+    def normalize(x):
+        y = (x - mean) * rstd
+
+        def grad(dy):
+            sums = [tf.reduce_sum(dy, [0, 1, 2]), tf.reduce_sum(dy * y, [0, 1, 2])]
+            if synchronized and _num_replicas_in_sync() > 1:
+                sums = tf.distribute.get_replica_context().all_reduce(tf.distribute.ReduceOp.SUM, sums)
+            return rstd * (dy - sums[0] / count - y * (sums[1] / count))
+
+        return y, grad
+
+    return normalize(x), (mean, variance, count)
+
+
 @keras.saving.register_keras_serializable(package="dagan_tf")
 class BatchNorm(keras.layers.Layer):
     """Batch norm over `(batch, height, width, channels)`, torch semantics (module docstring).
@@ -73,9 +111,12 @@ class BatchNorm(keras.layers.Layer):
         """(normalised inputs, (mean, biased variance, count) of the batch or None): no state change,
         so a rematerialised block can recompute it (`SPADEResnetBlock(remat=True)`)."""
         x = ops.cast(inputs, "float32")
-        moments = batch_moments(x, self.synchronized) if training else None
-        mean, variance = moments[:2] if training else (self.moving_mean, self.moving_variance)
-        out = (x - mean) * ops.rsqrt(variance + self.epsilon)
+        if training and _recording(x):
+            out, moments = _batch_normalize_keeping_output(x, self.epsilon, self.synchronized)
+        else:
+            moments = batch_moments(x, self.synchronized) if training else None
+            mean, variance = moments[:2] if training else (self.moving_mean, self.moving_variance)
+            out = (x - mean) * ops.rsqrt(variance + self.epsilon)
         if self.affine:
             out = out * self.gamma + self.beta
         return ops.cast(out, self.compute_dtype), moments

@@ -34,34 +34,41 @@ def _recording(tensors) -> bool:
     return bool(record.should_record_backprop(tensors))
 
 
-def _gradients(x, kernel, dy, padding: str):
-    """(d input, d kernel) of `conv2d(x, kernel, 1, padding)` as forward convolutions."""
+def _input_gradient(input_shape, kernel, dy, padding: str):
+    """d input of `conv2d(x, kernel, 1, padding)` (`input_shape`: x's, a tensor), as a forward
+    convolution where that is faster."""
     import tensorflow as tf
 
     kh, kw = kernel.shape[0], kernel.shape[1]
+    height, width = dy.shape[1], dy.shape[2]
+    if height is None or width is None or height * width < _FORWARD_DX_MIN_PIXELS:
+        return tf.raw_ops.Conv2DBackpropInput(input_sizes=input_shape, filter=kernel, out_backprop=dy,
+                                              strides=[1, 1, 1, 1], padding=padding)
     flipped = tf.transpose(tf.reverse(kernel, [0, 1]), [0, 1, 3, 2])
     if padding == "SAME":
-        padded = tf.pad(x, [[0, 0], [kh // 2, kh // 2], [kw // 2, kw // 2], [0, 0]])
-        dy_full, dx_padding = dy, "SAME"
-    else:
-        padded = x
-        dy_full = tf.pad(dy, [[0, 0], [kh - 1, kh - 1], [kw - 1, kw - 1], [0, 0]])
-        dx_padding = "VALID"
-    height, width = dy.shape[1], dy.shape[2]
-    if height is not None and width is not None and height * width >= _FORWARD_DX_MIN_PIXELS:
-        dx = tf.nn.conv2d(dy_full, flipped, 1, dx_padding)
-    else:
-        dx = tf.raw_ops.Conv2DBackpropInput(input_sizes=tf.shape(x), filter=kernel, out_backprop=dy,
-                                            strides=[1, 1, 1, 1], padding=padding)
+        return tf.nn.conv2d(dy, flipped, 1, "SAME")
+    return tf.nn.conv2d(tf.pad(dy, [[0, 0], [kh - 1, kh - 1], [kw - 1, kw - 1], [0, 0]]), flipped, 1, "VALID")
+
+
+def _kernel_gradient(x, kernel, dy, padding: str):
+    """d kernel of `conv2d(x, kernel, 1, padding)` as a forward convolution."""
+    import tensorflow as tf
+
+    kh, kw = kernel.shape[0], kernel.shape[1]
+    padded = tf.pad(x, [[0, 0], [kh // 2, kh // 2], [kw // 2, kw // 2], [0, 0]]) if padding == "SAME" else x
     # batch <-> channels: the sum over (batch, height, width) becomes a convolution's contraction
     dw = tf.nn.conv2d(tf.transpose(padded, [3, 1, 2, 0]), tf.transpose(dy, [1, 2, 0, 3]), 1, "VALID")
-    return dx, tf.transpose(dw, [1, 2, 0, 3])
+    return tf.transpose(dw, [1, 2, 0, 3])
 
 
-def conv2d_stride_one(inputs, kernel, padding: str = "same"):
+def conv2d_stride_one(inputs, kernel, padding: str = "same", kernel_gradient: bool = True):
     """`keras.ops.conv(inputs, kernel, 1, padding)` for `(batch, height, width, in)` inputs and a
     `(kh, kw, in, out)` kernel (odd kh, kw for "same"); with the TensorFlow backend, inside a
-    gradient tape, its gradients are forward convolutions (module docstring)."""
+    gradient tape, its gradients are forward convolutions (module docstring).
+
+    `kernel_gradient=False` (a frozen kernel): no kernel gradient is built, even where a tape watches
+    the kernel's variable (Keras 3 leaves a frozen layer's tf.Variable trainable, so tapes watch it).
+    """
     padding = padding.upper()
     kh, kw = kernel.shape[0], kernel.shape[1]
     if keras.backend.backend() != "tensorflow" or (padding == "SAME" and (kh % 2 == 0 or kw % 2 == 0)):
@@ -73,10 +80,19 @@ def conv2d_stride_one(inputs, kernel, padding: str = "same"):
     if not _recording([inputs, kernel]):
         return ops.conv(inputs, kernel, strides=1, padding=padding.lower())
 
+    if not kernel_gradient or not _recording([kernel]):
+        # a frozen kernel (the VGG loss's): no kernel gradient is built, and x is not kept for one
+        @tf.custom_gradient
+        def conv_frozen_kernel(x):
+            shape = tf.shape(x)
+            return tf.nn.conv2d(x, kernel, 1, padding), lambda dy: _input_gradient(shape, kernel, dy, padding)
+
+        return conv_frozen_kernel(inputs)
+
     @tf.custom_gradient
     def conv(x, w):
         def grad(dy):
-            return _gradients(x, w, dy, padding)
+            return _input_gradient(tf.shape(x), w, dy, padding), _kernel_gradient(x, w, dy, padding)
 
         return tf.nn.conv2d(x, w, 1, padding), grad
 
@@ -96,4 +112,4 @@ class StrideOneConv2D(keras.layers.Conv2D):
             raise ValueError("StrideOneConv2D takes strides 1, dilation 1, groups 1, channels_last")
 
     def convolution_op(self, inputs, kernel):
-        return conv2d_stride_one(inputs, kernel, self.padding)
+        return conv2d_stride_one(inputs, kernel, self.padding, kernel_gradient=self.kernel.trainable)
