@@ -4,7 +4,7 @@ the reference; peak memory; bf16 loss drift; the demo's wall time.
     python bench/bench_train.py [--config configs/ade20k.yaml] [--steps 3] [--batch 1] [--ngf 64]
                                 [--no-jit] [--only-jit] [--demo-minutes 5 | --no-demo] [--device CPU]
     python bench/bench_train.py --compare [--steps 3] --no-demo      # reference vs fp32 vs bf16, interleaved
-    python bench/bench_train.py --memory 1 4 [--remat-batch 4] --no-demo   # peak RSS, one process each
+    python bench/bench_train.py --memory 1 4 [--remat-batch 4] [--ours-env NAME=VALUE] --no-demo   # peak RSS
     python bench/bench_train.py --loss-drift-steps 50 --no-demo      # bf16 vs fp32 demo losses
 
 `--compare` times one reference iteration of the PyTorch re-statement (bench/_reference_train.py:
@@ -13,7 +13,8 @@ under `mixed_bfloat16` (`--mixed-precision` on a CPU), each `DAGAN.train_step` i
 in turn, `--steps` rounds after a warm-up; medians and ratios. `--memory` runs each configuration
 (reference / ours fp32 / ours bf16, per batch; ours with and without `remat` at `--remat-batch`) in
 its own process for one warm-up and `--memory-steps` iterations, and reports its peak resident
-memory (ru_maxrss) and seconds per iteration.
+memory (ru_maxrss) and seconds per iteration; `--ours-env` sets glibc allocator variables
+(`MALLOC_ARENA_MAX`, `GLIBC_TUNABLES`) for our processes only.
 
 Iterations: `DAGAN.train_step` through `model.fit` (one G step + one D step, every loss of the config
 on; VGG19 with random weights, which costs what the ImageNet one does) on synthetic batches (random
@@ -177,7 +178,10 @@ def memory_table(args, batches, remat_batch) -> list[tuple]:
                "--ngf", str(args.ngf), "--memory-steps", str(args.memory_steps), "--no-demo"]
         if remat:
             cmd.append("--remat")
-        out = subprocess.run(cmd, capture_output=True, text=True, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
+        env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
+        if impl != "reference":  # --ours-env: allocator settings for our processes alone
+            env.update(item.split("=", 1) for item in args.ours_env)
+        out = subprocess.run(cmd, capture_output=True, text=True, env=env)
         line = [x for x in out.stdout.splitlines() if x.startswith("RESULT")]
         if not line:
             print(f"  {impl} batch {b}: failed\n{out.stderr[-2000:]}")
@@ -185,7 +189,8 @@ def memory_table(args, batches, remat_batch) -> list[tuple]:
         mb, sec = line[-1].split()[1:]
         rows.append((impl, b, remat, float(mb), float(sec)))
         print(f"  {impl:9s} batch {b} remat {remat!s:5}: peak RSS {float(mb) / 1024:6.2f} GB, "
-              f"{float(sec):6.2f} s/iteration (load average {os.getloadavg()[0]:.1f})", flush=True)
+              f"{float(sec):6.2f} s/iteration (load average {os.getloadavg()[0]:.1f})"
+              f"{' ' + ' '.join(args.ours_env) if args.ours_env and impl != 'reference' else ''}", flush=True)
     return rows
 
 
@@ -234,6 +239,9 @@ def main(argv=None) -> int:
                    help="peak memory per batch size, each configuration in its own process")
     p.add_argument("--remat-batch", type=int, default=0, help="with --memory: also ours with remat at this batch")
     p.add_argument("--memory-steps", type=int, default=1, help="timed iterations per memory process (default: 1)")
+    p.add_argument("--ours-env", action="append", default=[], metavar="NAME=VALUE",
+                   help="with --memory: an environment variable for our processes only (repeatable), e.g. "
+                        "MALLOC_ARENA_MAX=1; the reference's processes keep the environment as it is")
     p.add_argument("--loss-drift-steps", type=int, default=0, help="bf16 vs fp32 demo losses over N steps")
     p.add_argument("--child", choices=["reference", "fp32", "bf16"], help=argparse.SUPPRESS)
     p.add_argument("--remat", action="store_true", help="config key remat: true (with --child)")
