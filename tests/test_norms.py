@@ -100,7 +100,7 @@ def test_batch_norm_gradient_keeping_only_its_output_equals_autodiffs(graph, mon
     monkeypatch.setattr(norms, "_batch_normalize_keeping_output", lambda *a: calls.append(1) or fused(*a))
     ours = run()
     assert calls, "the tape's path was not taken"
-    monkeypatch.setattr(norms, "_recording", lambda x: False)
+    monkeypatch.setattr(norms, "tape_records", lambda x: False)
     plain = run()
     for i in (0, 2, 3):
         np.testing.assert_array_equal(ours[i], plain[i])

@@ -111,12 +111,12 @@ def test_spade_and_spectral_conv_gradients_are_unchanged():
     import dagan_tf.layers.stride_one_conv as module
 
     got = tf.function(grads)()
-    original = module._recording
-    module._recording = lambda tensors: False  # the plain keras.ops.conv path
+    original = module.tape_records
+    module.tape_records = lambda tensors: False  # the plain keras.ops.conv path
     try:
         want = tf.function(grads)()
     finally:
-        module._recording = original
+        module.tape_records = original
     assert len(got) == len(want) == 8
     for g, e in zip(got, want):
         scale = float(tf.reduce_max(tf.abs(e)))

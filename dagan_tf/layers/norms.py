@@ -11,6 +11,8 @@
 import keras
 from keras import ops
 
+from dagan_tf.layers.recording import tape_records
+
 _PYTORCH_MOMENTUM = 0.1
 
 
@@ -33,15 +35,6 @@ def batch_moments(x, synchronized: bool = False):
     if sync:
         count = count * _num_replicas_in_sync()
     return mean, variance, count
-
-
-def _recording(x) -> bool:
-    """Whether a TensorFlow gradient tape records ops on `x` (False on other backends)."""
-    if keras.backend.backend() != "tensorflow":
-        return False
-    from tensorflow.python.eager import record
-
-    return bool(record.should_record_backprop([x]))
 
 
 def _batch_normalize_keeping_output(x, epsilon: float, synchronized: bool):
@@ -111,7 +104,7 @@ class BatchNorm(keras.layers.Layer):
         """(normalised inputs, (mean, biased variance, count) of the batch or None): no state change,
         so a rematerialised block can recompute it (`SPADEResnetBlock(remat=True)`)."""
         x = ops.cast(inputs, "float32")
-        if training and _recording(x):
+        if training and tape_records(x):
             out, moments = _batch_normalize_keeping_output(x, self.epsilon, self.synchronized)
         else:
             moments = batch_moments(x, self.synchronized) if training else None

@@ -22,16 +22,11 @@ from __future__ import annotations
 import keras
 from keras import ops
 
+from dagan_tf.layers.recording import tape_records
+
 #: Below this many output pixels per image TensorFlow's own input-gradient kernel is as fast or
 #: faster (64x64 at 512 channels: 0.19 s against 0.28 s), so it is kept there.
 _FORWARD_DX_MIN_PIXELS = 128 * 128
-
-
-def _recording(tensors) -> bool:
-    """Whether a gradient tape records an op on these tensors (TensorFlow's own test for it)."""
-    from tensorflow.python.eager import record
-
-    return bool(record.should_record_backprop(tensors))
 
 
 def _input_gradient(input_shape, kernel, dy, padding: str):
@@ -77,10 +72,10 @@ def conv2d_stride_one(inputs, kernel, padding: str = "same", kernel_gradient: bo
 
     # a layer's variable is read here (autocast under a mixed policy) as ops.conv would read it
     inputs, kernel = tf.convert_to_tensor(inputs), tf.convert_to_tensor(kernel)
-    if not _recording([inputs, kernel]):
+    if not tape_records([inputs, kernel]):
         return ops.conv(inputs, kernel, strides=1, padding=padding.lower())
 
-    if not kernel_gradient or not _recording([kernel]):
+    if not kernel_gradient or not tape_records([kernel]):
         # a frozen kernel (the VGG loss's): no kernel gradient is built, and x is not kept for one
         @tf.custom_gradient
         def conv_frozen_kernel(x):
