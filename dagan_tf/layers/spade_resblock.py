@@ -79,34 +79,44 @@ class SPADEResnetBlock(keras.layers.Layer):
         return pairs + ([(self.norm_s, self.conv_s)] if self.learned_shortcut else [])
 
     def _rematerialized_call(self, x, seg):
-        """Training forward with the activations recomputed in the backward pass (class docstring)."""
+        """Training forward with the activations recomputed in the backward pass (class docstring).
+
+        Each (SPADE, conv) stage is recomputed on its own, so the backward pass holds one stage's
+        activations at a time: recomputing the whole block at once would hold all three of up_3's
+        full-resolution SPADEs (label map, 128-channel hidden layer, gamma, beta each), the peak of
+        a rematerialised step (bench/bench_train.py --memory). Each stage is still computed twice.
+        """
         pairs = self._convs_and_norms()
         kernels = [conv.normalized_kernel(training=True) for _, conv in pairs]  # power iteration once
+        dx = self._rematerialized_stage(0, x, seg, kernels[0], activate=True)
+        dx = self._rematerialized_stage(1, dx, seg, kernels[1], activate=True)
+        x_s = self._rematerialized_stage(2, x, seg, kernels[2], activate=False) if self.learned_shortcut else x
+        return ops.cast(x_s, self.compute_dtype) + ops.cast(dx, self.compute_dtype)
 
-        def forward(x, seg, *kernels):
-            moments = []
+    def _rematerialized_stage(self, index, h, seg, kernel, activate: bool):
+        """`conv(lrelu?(norm(h, seg)))` of the `index`-th pair under `keras.remat`, then the norm's
+        running-statistics update (once, outside the recomputed function)."""
+        norm, conv = self._convs_and_norms()[index]
+        batch_norm = norm.param_free_norm if isinstance(norm.param_free_norm, BatchNorm) else None
 
-            def spade(norm, h):  # SPADE.call, with the batch-norm update left out
-                pf = norm.param_free_norm
-                if isinstance(pf, BatchNorm):
-                    normalized, m = pf.normalize(h, training=True)
-                    moments.append(m)
-                else:
-                    normalized = pf(h)
-                actv = norm.mlp_shared(legacy_nearest_resize(seg, (h.shape[1], h.shape[2])))
-                return ops.add(ops.multiply(normalized, ops.add(1.0, norm.mlp_gamma(actv))), norm.mlp_beta(actv))
+        # The label map needs no gradient, but tf.recompute_grad differentiates with respect to
+        # every argument: stop it, or each SPADE pays a transposed convolution into its 151
+        # channels at full resolution. (Captured instead of passed, it measured worse: more peak
+        # memory, more time.)
+        def forward(h, seg, kernel):  # SPADE.call with the batch-norm update left out, then the conv
+            seg = ops.stop_gradient(seg)
+            if batch_norm is not None:
+                normalized, moments = batch_norm.normalize(h, training=True)
+            else:
+                normalized, moments = norm.param_free_norm(h), ()
+            actv = norm.mlp_shared(legacy_nearest_resize(seg, (h.shape[1], h.shape[2])))
+            out = ops.add(ops.multiply(normalized, ops.add(1.0, norm.mlp_gamma(actv))), norm.mlp_beta(actv))
+            out = conv.convolve(leaky_relu(out) if activate else out, kernel)
+            return [out] + [ops.stop_gradient(t) for t in moments]
 
-            dx = self.conv_0.convolve(leaky_relu(spade(self.norm_0, x)), kernels[0])
-            dx = self.conv_1.convolve(leaky_relu(spade(self.norm_1, dx)), kernels[1])
-            x_s = self.conv_s.convolve(spade(self.norm_s, x), kernels[2]) if self.learned_shortcut else x
-            out = ops.cast(x_s, self.compute_dtype) + ops.cast(dx, self.compute_dtype)
-            return [out] + [ops.stop_gradient(t) for m in moments for t in m]
-
-        results = keras.remat(forward)(x, seg, *kernels)
-        stats = results[1:]
-        norms = [norm for norm, _ in pairs if isinstance(norm.param_free_norm, BatchNorm)]
-        for i, norm in enumerate(norms):
-            norm.param_free_norm.update_moving(*stats[3 * i:3 * i + 3])
+        results = keras.remat(forward)(h, seg, kernel)
+        if batch_norm is not None:
+            batch_norm.update_moving(*results[1:])
         return results[0]
 
     def compute_output_shape(self, input_shape):
