@@ -13,8 +13,9 @@ under `mixed_bfloat16` (`--mixed-precision` on a CPU), each `DAGAN.train_step` i
 in turn, `--steps` rounds after a warm-up; medians and ratios. `--memory` runs each configuration
 (reference / ours fp32 / ours bf16, per batch; ours with and without `remat` at `--remat-batch`) in
 its own process for one warm-up and `--memory-steps` iterations, and reports its peak resident
-memory (ru_maxrss) and seconds per iteration; `--ours-env` sets glibc allocator variables
-(`MALLOC_ARENA_MAX`, `GLIBC_TUNABLES`) for our processes only.
+memory (ru_maxrss) and seconds per iteration. Our processes set glibc's mmap threshold as
+`dagan-tf train` does (dagan_tf/training/allocator.py); `--ours-env` sets glibc allocator variables
+(`MALLOC_ARENA_MAX`, `GLIBC_TUNABLES`, a `MALLOC_MMAP_THRESHOLD_` of their own) for our processes only.
 
 Iterations: `DAGAN.train_step` through `model.fit` (one G step + one D step, every loss of the config
 on; VGG19 with random weights, which costs what the ImageNet one does) on synthetic batches (random
@@ -146,6 +147,9 @@ def child_run(impl: str, cfg, batch: int, steps: int) -> None:
         torch.set_num_threads(len(os.sched_getaffinity(0)))
         fn = ReferenceTrainer(cfg, batch).step
     else:
+        from dagan_tf.training.allocator import map_large_allocations
+
+        map_large_allocations()  # as dagan-tf train does
         fn = our_step(cfg, batch, "mixed_bfloat16" if impl == "bf16" else "float32")
     fn()
     times = []

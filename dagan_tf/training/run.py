@@ -38,6 +38,7 @@ from dagan_tf.data import data_error_from
 from dagan_tf.data import registry as dataset_registry
 from dagan_tf.data.demo import ensure_demo_cache
 from dagan_tf.files import remove_stale_temporaries
+from dagan_tf.training.allocator import map_large_allocations
 from dagan_tf.training.backup import TrainingBackup
 from dagan_tf.training.interrupt import StopOnSignal, TrainingInterrupted
 from dagan_tf.training.init_from import InitSource, start_from
@@ -219,6 +220,7 @@ def run_training(
     run folder, `DataError` for a bad data file (after a backup), `WriteError` naming the path.
     """
     _check_arguments(steps_per_execution, max_steps)
+    map_large_allocations()  # less peak memory on glibc (allocator.py)
     verbose = 2 if verbose == "auto" and not sys.stdout.isatty() else verbose  # a pipe: lines, not a bar
     # The strategy first: MultiWorkerMirroredStrategy must exist before TensorFlow runs any op.
     dist = strategy if isinstance(strategy, tf.distribute.Strategy) else make_strategy(strategy)
