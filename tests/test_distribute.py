@@ -317,6 +317,12 @@ def test_multiworker_two_local_workers_end_identical(tmp_path):
 if __name__ == "__main__":
     mode, out = sys.argv[1], Path(sys.argv[2])
     sys.path.insert(0, str(REPO))
+    import tensorflow as tf
+
+    # Grappler (TensorFlow's graph optimiser) off: on these tiny graphs it costs more than the steps
+    # (~10 s per traced train function, twice the graph under two replicas), and what is compared
+    # here is aggregation, not graph rewrites (both sides of each comparison run the same setting)
+    tf.config.optimizer.set_experimental_options({"disable_meta_optimizer": True})
     if mode == "mirrored":
         run_mirrored(out)
     elif mode == "worker":
