@@ -7,7 +7,7 @@ first step most of TensorFlow's activations come from the heap, where freed bloc
 fragment it and the process holds more than its live tensors: peak RSS of an ADE20K 256x256
 batch-1 step 4.7-5.0 GB, against 4.2 GB for the PyTorch re-statement (bench/bench_train.py
 --memory). A fixed threshold of 1 MiB maps every tensor of 1 MiB or more on its own and unmaps it
-when freed: 4.27 GB, for 1% more time per step (4 steps each, interleaved in one process). A
+when freed: 4.17-4.27 GB, for 1% more time per step (4 steps each, interleaved in one process). A
 128 KiB threshold gave 4.18 GB but +20% time (page faults for the many small blocks); 4 MiB gave
 4.36 GB. A user's own MALLOC_MMAP_THRESHOLD_ or GLIBC_TUNABLES mmap_threshold wins.
 """
