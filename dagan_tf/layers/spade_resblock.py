@@ -74,7 +74,7 @@ class SPADEResnetBlock(keras.layers.Layer):
         # stream float32 (dagan_tf/precision.py)
         return ops.cast(x_s, self.compute_dtype) + ops.cast(dx, self.compute_dtype)
 
-    def _convs_and_norms(self):
+    def _norms_and_convs(self):
         pairs = [(self.norm_0, self.conv_0), (self.norm_1, self.conv_1)]
         return pairs + ([(self.norm_s, self.conv_s)] if self.learned_shortcut else [])
 
@@ -87,17 +87,17 @@ class SPADEResnetBlock(keras.layers.Layer):
         noise) and, with the label map's gradient stopped (`_rematerialized_stage`), 9% less time
         per step. Each stage is still computed twice.
         """
-        pairs = self._convs_and_norms()
+        pairs = self._norms_and_convs()
         kernels = [conv.normalized_kernel(training=True) for _, conv in pairs]  # power iteration once
-        dx = self._rematerialized_stage(0, x, seg, kernels[0], activate=True)
-        dx = self._rematerialized_stage(1, dx, seg, kernels[1], activate=True)
-        x_s = self._rematerialized_stage(2, x, seg, kernels[2], activate=False) if self.learned_shortcut else x
+        dx = self._rematerialized_stage(pairs[0], x, seg, kernels[0], activate=True)
+        dx = self._rematerialized_stage(pairs[1], dx, seg, kernels[1], activate=True)
+        x_s = self._rematerialized_stage(pairs[2], x, seg, kernels[2], activate=False) if self.learned_shortcut else x
         return ops.cast(x_s, self.compute_dtype) + ops.cast(dx, self.compute_dtype)
 
-    def _rematerialized_stage(self, index, h, seg, kernel, activate: bool):
-        """`conv(lrelu?(norm(h, seg)))` of the `index`-th pair under `keras.remat`, then the norm's
-        running-statistics update (once, outside the recomputed function)."""
-        norm, conv = self._convs_and_norms()[index]
+    def _rematerialized_stage(self, pair, h, seg, kernel, activate: bool):
+        """`conv(lrelu?(norm(h, seg)))` of one (SPADE, conv) `pair` under `keras.remat`, then the
+        norm's running-statistics update (once, outside the recomputed function)."""
+        norm, conv = pair
         batch_norm = norm.param_free_norm if isinstance(norm.param_free_norm, BatchNorm) else None
 
         # The label map needs no gradient, but tf.recompute_grad differentiates with respect to
