@@ -1,6 +1,6 @@
 """Shared test set-up and helpers: quiet TensorFlow, deterministic seeds, where test data lives, tiny
-configs (`tiny_config`), the export comparisons, get_config round trips, training-state stand-ins and a
-tiny dataset. Test modules import the helpers from here (`from tests.conftest import ...`).
+configs (`tiny_config`), the export comparisons, get_config round trips, training-state stand-ins, a
+tiny dataset, and the slowest modules collected first (`SLOWEST_MODULES`). Test modules import the helpers from here (`from tests.conftest import ...`).
 
 Everything a test needs is in the repository (`tests/data/`) or made by the test, except the real
 COCO-Stuff samples: those are read from `$DAGAN_TF_COCO_SAMPLES` (default: `../shared/data/coco_stuff_samples`
@@ -45,6 +45,21 @@ def coco_samples_dir() -> pathlib.Path:
 def coco_samples() -> pathlib.Path:
     """The COCO-Stuff samples folder; skips the test where it is absent (see `coco_samples_dir`)."""
     return coco_samples_dir()
+
+
+#: The slowest test modules, slowest first (durations of a `-n 2` run). `pytest -n 2 --dist loadfile`
+#: (the README's command) hands out whole files in collection order: starting these first keeps both
+#: workers busy to the end instead of leaving one long file running alone.
+SLOWEST_MODULES = (
+    "test_run_interruptions.py", "test_run.py", "test_training_model.py", "test_paint.py", "test_fid.py",
+    "test_export_saved_model.py", "test_init_from.py", "test_models_loading.py", "test_distribute.py",
+    "test_segmenters_upernet.py", "test_export_tflite.py", "test_demo.py", "test_segmenters_deeplabv2.py",
+)
+
+
+def pytest_collection_modifyitems(config, items):
+    rank = {name: i for i, name in enumerate(SLOWEST_MODULES)}
+    items.sort(key=lambda item: rank.get(item.path.name, len(rank)))  # stable: file order otherwise
 
 
 @pytest.fixture(autouse=True)
