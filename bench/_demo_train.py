@@ -31,9 +31,16 @@ class _LossLog:
         self.callback = Log()
 
 
-def train_demo(out_dir: str, steps: int, policy: str = "float32", seed: int = 0):
-    """(trained DAGAN, list of per-step loss dicts) after `steps` iterations under `policy`."""
+def train_demo(out_dir: str, steps: int, policy: str = "float32", seed: int = 0, weight_noise: float = 0.0,
+               noise_seed: int = 1):
+    """(trained DAGAN, list of per-step loss dicts) after `steps` iterations under `policy`.
+
+    `weight_noise`: multiply G's initial weights by `1 + weight_noise * N(0, 1)` (drawn from
+    `noise_seed`), to measure how far two float32 runs that differ only by rounding-sized changes
+    drift apart.
+    """
     import keras
+    import numpy as np
 
     from dagan_tf.data.pipeline import build_dataset
     from dagan_tf.data.demo import write_demo_dataset
@@ -48,6 +55,11 @@ def train_demo(out_dir: str, steps: int, policy: str = "float32", seed: int = 0)
     try:
         keras.utils.set_random_seed(seed)
         model = DAGAN(config)
+        if weight_noise:
+            rng = np.random.default_rng(noise_seed)
+            for v in model.generator.trainable_variables:
+                w = np.asarray(v.numpy())
+                v.assign((w * (1 + weight_noise * rng.standard_normal(w.shape))).astype(w.dtype))
         model.compile(steps_per_epoch=steps)
         log = _LossLog().callback
         ds = build_dataset(config, "train", batch_size=config.batchSize).repeat()
