@@ -1,6 +1,7 @@
 """Shared test set-up and helpers: quiet TensorFlow, deterministic seeds, where test data lives, tiny
 configs (`tiny_config`), the export comparisons, get_config round trips, training-state stand-ins, a
-tiny dataset, and the slowest modules collected first (`SLOWEST_MODULES`). Test modules import the helpers from here (`from tests.conftest import ...`).
+tiny dataset, Grappler switched off for a block (`grappler_off`), and the slowest modules collected
+first (`SLOWEST_MODULES`). Test modules import the helpers from here (`from tests.conftest import ...`).
 
 Everything a test needs is in the repository (`tests/data/`) or made by the test, except the real
 COCO-Stuff samples: those are read from `$DAGAN_TF_COCO_SAMPLES` (default: `../shared/data/coco_stuff_samples`
@@ -13,6 +14,7 @@ import os
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
+import contextlib
 import inspect
 import pathlib
 import types
@@ -60,6 +62,21 @@ SLOWEST_MODULES = (
 def pytest_collection_modifyitems(config, items):
     rank = {name: i for i, name in enumerate(SLOWEST_MODULES)}
     items.sort(key=lambda item: rank.get(item.path.name, len(rank)))  # stable: file order otherwise
+
+
+@contextlib.contextmanager
+def grappler_off():
+    """Grappler (TensorFlow's graph optimiser) off in this process for the block, the previous options
+    after. On the tests' tiny graphs it costs ~25 s per traced training step; its rewrites (fusion,
+    reordering) change float32 rounding, not semantics."""
+    import tensorflow as tf
+
+    options = tf.config.optimizer.get_experimental_options()
+    tf.config.optimizer.set_experimental_options({"disable_meta_optimizer": True})
+    try:
+        yield
+    finally:
+        tf.config.optimizer.set_experimental_options({"disable_meta_optimizer": False, **options})
 
 
 @pytest.fixture(autouse=True)

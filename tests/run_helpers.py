@@ -3,17 +3,15 @@ subprocess (Grappler off) and readers of what a run folder holds.
 
 Grappler (TensorFlow's graph optimiser) is switched off in every run these tests start: it costs
 ~25 s per process on these tiny graphs and changes nothing that is tested (every run of a
-comparison uses the same setting). `grappler_off()` does the same in the test's own process.
+comparison uses the same setting). `grappler_off()` (conftest) does the same in the test's own process.
 """
 
-import contextlib
 import csv
 import os
 import subprocess
 import sys
 
 import numpy as np
-import tensorflow as tf
 import yaml
 
 from tests.conftest import tiny_config, write_tiny_dataset
@@ -78,14 +76,3 @@ def cli(args, **kwargs):
     """`dagan-tf ARGS` in a subprocess (Grappler off), stdout and stderr together."""
     return subprocess.Popen([sys.executable, "-c", CLI, *args], cwd=REPO, stdout=subprocess.PIPE,
                             stderr=subprocess.STDOUT, text=True, **kwargs)
-
-
-@contextlib.contextmanager
-def grappler_off():
-    """Grappler off in this process for the block (module docstring), the previous options after."""
-    options = tf.config.optimizer.get_experimental_options()
-    tf.config.optimizer.set_experimental_options({"disable_meta_optimizer": True})
-    try:
-        yield
-    finally:
-        tf.config.optimizer.set_experimental_options({"disable_meta_optimizer": False, **options})

@@ -9,7 +9,6 @@ import os
 import keras
 import numpy as np
 import pytest
-import tensorflow as tf
 import torch
 import yaml
 
@@ -23,7 +22,7 @@ from dagan_tf.training import run_training
 from dagan_tf.training.epochs import epoch_dataset
 from dagan_tf.training.init_from import resolve_init_source
 from dagan_tf.training.schedule import ReferenceAdam, adam_betas, ttur_ratios
-from tests.conftest import write_tiny_dataset
+from tests.conftest import grappler_off, write_tiny_dataset
 from tests.torch_reference import build_torch_networks
 from tests.torch_training import reference_iteration
 
@@ -196,9 +195,7 @@ def test_a_stopped_fine_tuning_run_resumes_its_own_backup(workdir, monkeypatch, 
     cfg = tiny(workdir, "resume_fine_tuning")
     src = _save_random_networks(cfg, workdir, "base", seed=5)
     source = resolve_init_source(src["G"], init_D=src["D"])
-    options = tf.config.optimizer.get_experimental_options()
-    tf.config.optimizer.set_experimental_options({"disable_meta_optimizer": True})
-    try:
+    with grappler_off():
         first = run_training(cfg, max_steps=2, init=source, verbose=0)
         assert first.step == 2
 
@@ -210,8 +207,6 @@ def test_a_stopped_fine_tuning_run_resumes_its_own_backup(workdir, monkeypatch, 
         again = run_training(cfg, max_steps=2, init=source, verbose=0)  # finished: nothing to do
         assert again.model is None
         second = run_training(cfg, max_steps=3, init=source, verbose=0)
-    finally:
-        tf.config.optimizer.set_experimental_options({"disable_meta_optimizer": False, **options})
     out = capsys.readouterr().out
     assert "resumed from step 2" in out and "resuming this run's own backup" in out
     assert second.resumed_from == 2 and second.step == 3

@@ -15,7 +15,8 @@ import time
 import numpy as np
 import pytest
 
-from tests.run_helpers import (CLI, REPO, TOTAL, cli, csv_rows, grappler_off, latest_backup_step, make_workdir,
+from tests.conftest import grappler_off
+from tests.run_helpers import (CLI, REPO, TOTAL, cli, csv_rows, latest_backup_step, make_workdir,
                                run_config, state_at, write_yaml)
 
 

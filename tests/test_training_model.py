@@ -17,7 +17,7 @@ from dagan_tf.models import build_discriminator, build_encoder, build_generator
 from dagan_tf.semantic import semantic_map
 from dagan_tf.training.model import DAGAN, LOSS_NAMES, active_loss_names
 from dagan_tf.training.schedule import ReferenceAdam, epoch_learning_rates
-from tests.conftest import tiny_config
+from tests.conftest import grappler_off, tiny_config
 
 
 TOL = 1e-5
@@ -168,13 +168,9 @@ def test_train_steps_equal_the_reference_iteration(variant):
         # Grappler's rewrites (op fusion, reordering) change float32 rounding, not semantics; with
         # them off the traced graph runs the eager kernels, so any difference left would be a
         # difference in what the step does (order of updates, which fake D sees, ...).
-        saved = tf.config.optimizer.get_experimental_options()
-        tf.config.optimizer.set_experimental_options({"disable_meta_optimizer": True})
-        try:
+        with grappler_off():
             model.fit(ds, epochs=1, verbose=0, callbacks=[keras.callbacks.LambdaCallback(
                 on_train_batch_end=lambda i, logs: seen.append(dict(logs)))])
-        finally:
-            tf.config.optimizer.set_experimental_options({"disable_meta_optimizer": False, **saved})
     else:
         seen = [{k: float(v) for k, v in model.train_step(b).items()} for b in batches]
 
