@@ -63,7 +63,8 @@ def prepare(name: str, runs: int, work: str) -> dict:
 
     from dagan_tf.config import load_config, save_config
     from dagan_tf.export import build_serving_function
-    from tests.test_export_saved_model import calibrated_generator, example_inputs, keras_image
+    from dagan_tf.models import Synthesizer
+    from tests.helpers import calibrated_generator, example_inputs, keras_image
 
     cfg = load_config(ROOT / "configs" / f"{name}.yaml", CONFIGS[name])
     generator = calibrated_generator(cfg, seed=0)
@@ -72,7 +73,7 @@ def prepare(name: str, runs: int, work: str) -> dict:
     inputs = example_inputs(cfg, 1, seed=21)  # batch 1
     np.savez(os.path.join(work, "inputs.npz"), **inputs)
     np.save(os.path.join(work, "keras.npy"), keras_image(generator, cfg, inputs))
-    serve = build_serving_function(generator, cfg, validate=False)
+    serve = build_serving_function(Synthesizer(generator), validate=False)
     tensors = {k: tf.constant(v) for k, v in inputs.items()}
     np.save(os.path.join(work, "keras (tf.function).npy"), serve(**tensors)["image"].numpy())
     return {"latency_ms": median_ms(lambda: serve(**tensors)["image"].numpy(), runs),
@@ -85,10 +86,10 @@ def export_and_run(fmt: str, runs: int, threads: int, work: str) -> dict:
     import numpy as np
 
     from dagan_tf.config import load_config
-    from dagan_tf.export import convert_to_onnx, convert_to_tflite, export_saved_model, load_generator
+    from dagan_tf.export import convert_to_onnx, convert_to_tflite, export_saved_model, load_synthesizer
 
     cfg = load_config(os.path.join(work, "config.yaml"))
-    generator = load_generator(os.path.join(work, "G.keras"), cfg)
+    generator = load_synthesizer(os.path.join(work, "G.keras"), cfg)
     inputs = dict(np.load(os.path.join(work, "inputs.npz")))
     start = time.perf_counter()
     if fmt == "saved_model":
@@ -110,7 +111,7 @@ def export_and_run(fmt: str, runs: int, threads: int, work: str) -> dict:
     else:
         import onnxruntime as ort
 
-        path = convert_to_onnx(generator, cfg, os.path.join(work, "model.onnx"))
+        path = convert_to_onnx(generator, os.path.join(work, "model.onnx"))
         del generator
         options = ort.SessionOptions()
         options.intra_op_num_threads = threads
@@ -134,7 +135,7 @@ def _child(action: str, *args) -> dict:
 def bench_config(name: str, runs: int, threads: int, work: str) -> None:
     import numpy as np
 
-    from tests.test_export_saved_model import pixel_agreement
+    from tests.helpers import pixel_agreement
 
     work = os.path.join(work, name)
     os.makedirs(work)

@@ -67,13 +67,15 @@ def fp32_peak_gflops() -> tuple[float, str]:
 
 def blob_semantic(cfg, n: int = 1, seed: int = 0, cell: int = 16):
     """A semantic map of random square blobs (a label map's structure, not per-pixel noise)."""
-    from dagan_tf.semantic import semantic_map
+    from dagan_tf.data.registry import label_values
+    from dagan_tf.models import SemanticPreprocessor
 
     rng = np.random.default_rng(seed)
     h, w = cfg.image_hw
     coarse = rng.integers(0, cfg.label_nc, (n, h // cell + 1, w // cell + 1))
-    label = tf.constant(np.repeat(np.repeat(coarse, cell, 1), cell, 2)[:, :h, :w].astype(np.int32))
-    return semantic_map(label, None if cfg.no_instance else label, cfg)
+    ids = np.repeat(np.repeat(coarse, cell, 1), cell, 2)[:, :h, :w].astype(np.int32)
+    values = label_values(cfg).file_values(ids, cfg.label_nc)
+    return SemanticPreprocessor.from_dagan_config(cfg)({"label": values, "instance": ids})
 
 
 def realistic_random_generator(cfg, seg):

@@ -39,7 +39,7 @@ def build_site(args, work: pathlib.Path) -> tuple[pathlib.Path, object]:
     if args.checkpoint:
         checkpoint = args.checkpoint
     else:
-        from tests.test_export_saved_model import calibrated_generator
+        from tests.helpers import calibrated_generator
 
         checkpoint = str(work / "G.keras")
         calibrated_generator(config, seed=0).save(checkpoint)

@@ -1,6 +1,7 @@
 """The `dagan-tf` argument parser: every subcommand's options, each with help and its default.
 
-`dagan_tf/cli.py` runs the command a parse names (`COMMANDS`); this module holds no logic.
+`dagan_tf/cli.py` runs the command a parse names (`COMMANDS`); this module holds no logic. The choices
+of --format, --quantize, --precision and --strategy are the library's own constants.
 """
 
 from __future__ import annotations
@@ -63,7 +64,9 @@ def _train_options(command) -> None:
                    "(default: the config's 'name')")
     p.add_argument("--max-steps", type=int, default=None,
                    help="stop once the run has done this many iterations (default: all epochs)")
-    p.add_argument("--strategy", choices=["auto", "mirrored", "multiworker", "default"], default="auto",
+    from dagan_tf.training.strategy import STRATEGIES
+
+    p.add_argument("--strategy", choices=STRATEGIES, default="auto",
                    help="auto: every local GPU, else the CPU; multiworker: the cluster in TF_CONFIG")
     p.add_argument("--mixed-precision", action="store_true",
                    help="mixed_float16 on GPU, mixed_bfloat16 on CPU (losses stay float32)")
@@ -83,8 +86,15 @@ def _train_options(command) -> None:
                            "(another class set); prints what was loaded, re-initialised and missing")
 
 
+#: What --checkpoint takes where a generator is read (`dagan_tf.models.generator_file`).
+_GENERATOR_HELP = ("generator .keras file, a run folder (its latest_net_G.keras), or a shipped model's name "
+                   "(demo: trained by this project, docs/demo_model.md)")
+
+
 def _add_precision_arg(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--precision", choices=["fp32", "bf16"], default="fp32",
+    from dagan_tf.precision import PRECISIONS
+
+    p.add_argument("--precision", choices=PRECISIONS, default="fp32",
                    help="generator arithmetic: bf16 runs the convolutions in bfloat16 on CPUs with "
                         "AVX512-BF16/AMX units (refused elsewhere, where it would be emulated), norms, residual "
                         "sums and the output head stay float32 (default: fp32)")
@@ -93,10 +103,11 @@ def _add_precision_arg(p: argparse.ArgumentParser) -> None:
 def _generate_options(command) -> None:
     p = command("generate", "generate images for the test split and an index.html results page")
     _add_config_args(p, in_checkpoint=True)
-    p.add_argument("--checkpoint", required=True, help="generator .keras file")
+    p.add_argument("--checkpoint", required=True, help=_GENERATOR_HELP)
     p.add_argument("--encoder", default=None, help="encoder .keras file (use_vae: style from each photo)")
     p.add_argument("--dataroot", default=None, help="dataset folder (default: the config's dataroot)")
-    p.add_argument("--results-dir", default=None, help="output folder (default: the config's results_dir/name)")
+    p.add_argument("--results-dir", default=None, help="results root: the page goes to RESULTS_DIR/<name>/test_<epoch>/ "
+                   "(default: the config's results_dir)")
     p.add_argument("--how-many", type=int, default=None, help="at most this many images (default: all)")
     p.add_argument("--style", default=None, help="style image whose encoding is used for every label map")
     p.add_argument("--seed", type=int, default=0, help="seed of the sampled z (use_vae without --encoder)")
@@ -113,30 +124,39 @@ def _convert_options(command) -> None:
 
 
 def _export_options(command) -> None:
+    from dagan_tf.export import FORMATS, QUANTIZE_MODES
+
     p = command("export", "export a generator for serving: SavedModel, TFLite or ONNX")
     _add_config_args(p, in_checkpoint=True)
-    p.add_argument("--checkpoint", required=True, help="generator .keras file")
-    p.add_argument("--format", choices=["saved_model", "tflite", "onnx"], default="saved_model",
+    p.add_argument("--checkpoint", required=True, help=_GENERATOR_HELP)
+    p.add_argument("--format", choices=FORMATS, default="saved_model",
                    help="saved_model (TF Serving; built in), tflite (needs the 'lite' extra: "
-                        "pip install \"dagan-tf[lite]\"), onnx (needs the 'onnx' extra)")
-    p.add_argument("--quantize", choices=["none", "fp16", "int8"], default="none",
-                   help="TFLite weights: fp16 halves the file, int8 quarters it")
+                        "pip install \"dagan-tf[lite]\"), onnx (needs the 'onnx' extra), keras (the generator "
+                        "with its config, for distribution)")
+    p.add_argument("--quantize", choices=QUANTIZE_MODES, default="none",
+                   help="tflite: fp16 halves the file, int8 quarters it; keras: fp16 stores the weights as "
+                        "float16 (half the file, computed in float32)")
     p.add_argument("--batch", type=int, default=None,
                    help="TFLite: a fixed batch size (the paint page uses 1; default: dynamic)")
     p.add_argument("--out", default=None, help="saved_model: the model folder DIR, written as DIR/<next "
-                   "version>/ (TF Serving's --model_base_path); tflite/onnx: the file "
-                   "(default: saved_models/<name>/)")
+                   "version>/ (TF Serving's --model_base_path; default saved_models/<name>); tflite/onnx/keras: the "
+                   "file (default saved_models/<name>[_fp16|_int8].tflite, saved_models/<name>.onnx, "
+                   "saved_models/<name>[_fp16].keras)")
     p.add_argument("--name", default=None, help="model name for the TF Serving layout (default: the config's name)")
     _add_precision_arg(p)
 
 
 def _paint_options(command) -> None:
+    from dagan_tf.export import QUANTIZE_MODES
+
     p = command("paint", "paint-to-photo web page: the TFLite generator runs in the browser (LiteRT.js)")
     _add_config_args(p, required=False)
-    p.add_argument("--checkpoint", required=True, help="generator .keras file, or a batch-1 .tflite")
-    p.add_argument("--quantize", choices=["none", "fp16", "int8"], default="none",
-                   help="TFLite export of a .keras generator (default: none)")
-    p.add_argument("--site", default=None, help="site folder (default: paint_site/ beside the checkpoint)")
+    p.add_argument("--checkpoint", default="demo", help=f"{_GENERATOR_HELP}; or a batch-1 .tflite")
+    p.add_argument("--quantize", choices=QUANTIZE_MODES, default=None,
+                   help="TFLite export of a .keras generator (default: int8, a quarter of the fp32 file; a "
+                        ".tflite is served as it is)")
+    p.add_argument("--site", default=None, help="site folder (default: paint_site/ beside the checkpoint; for a "
+                   "shipped model ~/.cache/dagan_tf/paint/<name>)")
     p.add_argument("--port", type=int, default=8000, help="port, 0 for a free one (default: 8000)")
     p.add_argument("--host", default="127.0.0.1", help="address to serve on; 0.0.0.0 for phones (default: 127.0.0.1)")
     p.add_argument("--no-browser", action="store_true", help="do not open a browser (default: open one)")
@@ -161,9 +181,10 @@ def _fid_options(command) -> None:
 def _evaluate_options(command) -> None:
     p = command("evaluate", "generate the test split and compute FID, KID, mIoU, accuracy")
     _add_config_args(p, in_checkpoint=True)
-    p.add_argument("--checkpoint", required=True, help="generator .keras file")
+    p.add_argument("--checkpoint", required=True, help=_GENERATOR_HELP)
     p.add_argument("--dataroot", default=None, help="dataset root (default: the config's)")
-    p.add_argument("--results-dir", default=None, help="results root (default: the config's results_dir)")
+    p.add_argument("--results-dir", default=None, help="results root: the page and metrics.json go to "
+                   "RESULTS_DIR/<name>/test_<epoch>/ (default: the config's results_dir)")
     p.add_argument("--metrics", default="fid,kid,miou,acc",
                    help="comma-separated subset of fid,kid,miou,acc (default: fid,kid,miou,acc)")
     p.add_argument("--how-many", type=int, default=None, help="test images to use (default: all)")

@@ -22,8 +22,10 @@ import keras
 import numpy as np
 
 from dagan_tf.config import DAGANConfig
-from dagan_tf.models.loading import check_generator_fits, load_network
-from dagan_tf.visualize import colorize_label, label_palette, save_png, to_uint8_truncated, write_results_page
+from dagan_tf.models.loading import generator_file, load_network
+from dagan_tf.models.synthesizer import Synthesizer
+from dagan_tf.progress import progress_bar
+from dagan_tf.visualize import label_colours, save_png, to_uint8_truncated, write_results_page
 
 __all__ = [
     "ResultsPage",
@@ -78,9 +80,9 @@ def reparameterize(mu: np.ndarray, logvar: np.ndarray, rng: np.random.Generator)
 _COMPILE_FROM_IMAGES = 16
 
 
-def _inference(network: keras.Model, compiled: bool):
-    """`network(x, training=False)`, as a tf.function when `compiled` (`reduce_retracing` keeps one
-    trace for every batch size)."""
+def _inference(network, compiled: bool):
+    """`network(x, training=False)` (a keras.Model or a method such as `Synthesizer.float_images`), as a
+    tf.function when `compiled` (`reduce_retracing` keeps one trace for every batch size)."""
     import tensorflow as tf
 
     def call(x):
@@ -167,7 +169,7 @@ def generate_results(
 
     Args:
         config: the config the generator was trained with (`dataroot` may point elsewhere).
-        checkpoint: generator `.keras` file.
+        checkpoint: generator `.keras` file, run folder or shipped name (`models.generator_file`).
         results_dir: root of the results (default `config.results_dir`).
         how_many: examples to generate (default: all).
         style_image: with `use_vae`, an image whose code styles every label map.
@@ -185,12 +187,13 @@ def generate_results(
         raise ValueError(f"--how-many must be >= 1, got {how_many}")
     if style_image and not config.use_vae:
         raise ValueError("--style needs a generator trained with use_vae: true (config key 'use_vae' is false)")
-    generator = _load_generator(config, checkpoint, precision)
+    checkpoint = generator_file(checkpoint)
+    synthesizer = _load_synthesizer(config, checkpoint, precision)
     encoder = _load_encoder(config, checkpoint, encoder_checkpoint, style_image, seed, verbose)
     rng = np.random.default_rng(seed)
     total = len(dataset_files(config, "test"))
     compiled = min(total, how_many or total) >= _COMPILE_FROM_IMAGES
-    generate = _inference(generator, compiled)
+    generate = _inference(synthesizer.float_images, compiled)
     encode = _inference(encoder, compiled) if encoder is not None else None
     style_z = _encode(encode, load_style_image(style_image, config), rng) if style_image else None
 
@@ -201,8 +204,8 @@ def generate_results(
     def fake_of(batch):
         return generate(_generator_inputs(batch, config, style_z, encode, rng))
 
-    rows = _write_examples(_batches(ds), min(total, how_many or total), page_dir, label_palette(config), fake_of,
-                           on_example, verbose)
+    rows = _write_examples(_batches(ds), min(total, how_many or total), page_dir, config, fake_of, on_example,
+                           verbose)
     title = f"Experiment = {config.name}, Phase = test, Epoch = {epoch}"
     if style_image:
         title += f", Style = {os.path.basename(style_image)}"
@@ -210,9 +213,10 @@ def generate_results(
     return ResultsPage(page, len(rows), how_many, total, _split_text(config))
 
 
-def _write_examples(batches, count: int, page_dir: str, palette, fake_of, on_example, verbose: bool) -> list:
-    """Generate and save the first `count` examples of `batches`; the page's rows [(name, cells)]."""
-    bar = keras.utils.Progbar(count, unit_name="image", verbose=1 if verbose else 0)
+def _write_examples(batches, count: int, page_dir: str, config, fake_of, on_example, verbose: bool) -> list:
+    """Generate and save the first `count` examples of `batches`; the page's rows [(name, cells)].
+    `on_example(name, label, fake, real)` gets the label map's file values."""
+    bar = progress_bar(count, "image", verbose=verbose)
     rows, used = [], set()
     for batch in batches:
         label = batch["label"].numpy()
@@ -221,7 +225,7 @@ def _write_examples(batches, count: int, page_dir: str, palette, fake_of, on_exa
             break
         fake = to_uint8_truncated(keras.ops.convert_to_numpy(fake_of(batch)))
         real = to_uint8_truncated(batch["image"].numpy())
-        colours = colorize_label(label, palette)
+        colours = label_colours(label, config)
         for i, name in enumerate(_unique_names(_stems(batch["path"])[:n], used)):
             if on_example is not None:
                 on_example(name, label[i], fake[i], real[i])
@@ -232,14 +236,15 @@ def _write_examples(batches, count: int, page_dir: str, palette, fake_of, on_exa
     return rows
 
 
-def _load_generator(config: DAGANConfig, checkpoint: str, precision: str) -> keras.Model:
-    """The generator file, checked against `config`, in `precision`."""
+def _load_synthesizer(config: DAGANConfig, checkpoint: str, precision: str) -> Synthesizer:
+    """The generator `checkpoint` (checked against `config`) behind the front door, in `precision`."""
     from dagan_tf.precision import check_precision, generator_in_precision
 
     check_precision(precision)
-    generator = load_network(checkpoint, "generator", purpose="generate")
-    check_generator_fits(generator, config, f"generator checkpoint {checkpoint}")
-    return generator_in_precision(generator, precision, config)
+    synthesizer = Synthesizer.from_preset(checkpoint, config=config, purpose="generate")
+    if precision == "fp32":
+        return synthesizer
+    return Synthesizer(generator_in_precision(synthesizer.generator, precision, config), synthesizer.preprocessor)
 
 
 def _load_encoder(config: DAGANConfig, checkpoint: str, encoder_checkpoint: str | None, style_image: str | None,
@@ -257,15 +262,12 @@ def _load_encoder(config: DAGANConfig, checkpoint: str, encoder_checkpoint: str 
     return None
 
 
-def _generator_inputs(batch: dict, config: DAGANConfig, style_z, encode, rng):
-    """The semantic map of a batch, with `use_vae` and z: the style image's code, the paired photo's,
-    or noise."""
-    from dagan_tf.semantic import semantic_map
-
-    instance = None if config.no_instance else batch["instance"]
-    semantic = semantic_map(batch["label"], instance, config)
+def _generator_inputs(batch: dict, config: DAGANConfig, style_z, encode, rng) -> dict:
+    """The Synthesizer's inputs for a batch: label file values (+ instance), with `use_vae` and z: the
+    style image's code, the paired photo's, or noise."""
+    inputs = {key: batch[key] for key in ("label", "instance") if key in batch}
     if not config.use_vae:
-        return semantic
+        return inputs
     count = batch["label"].shape[0]
     if style_z is not None:
         z = np.repeat(style_z, count, axis=0)
@@ -273,7 +275,8 @@ def _generator_inputs(batch: dict, config: DAGANConfig, style_z, encode, rng):
         z = _encode(encode, batch["image"], rng)
     else:
         z = rng.standard_normal((count, config.z_dim)).astype(np.float32)
-    return [semantic, keras.ops.convert_to_tensor(z)]
+    inputs["z"] = keras.ops.convert_to_tensor(z)
+    return inputs
 
 
 def _unique_names(stems: list[str], used: set) -> list[str]:

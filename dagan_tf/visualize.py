@@ -24,6 +24,7 @@ __all__ = [
     "label_colormap",
     "label_palette",
     "colorize_label",
+    "label_colours",
     "to_uint8_truncated",
     "image_row",
     "image_grid",
@@ -61,9 +62,16 @@ def label_colormap(n: int) -> np.ndarray:
 
 
 def label_palette(config) -> np.ndarray:
-    """The palette the results pages use for `config`: `label_colormap(label_nc + 2)`, as the
-    reference's visualizer (covers every class, the dontcare id `label_nc` and one spare)."""
-    return label_colormap(config.label_nc + 2)
+    """The palette the results pages and the paint page use for `config`: `label_colormap(label_nc + 2)`,
+    as the reference's visualizer (covers every class, the dontcare id `label_nc` and one spare); a
+    dataset with colours of its own (the demo's: sky blue, grass green...) has those for its classes."""
+    from dagan_tf.data.registry import get
+
+    palette = label_colormap(config.label_nc + 2)
+    own = get(config.dataset_mode).class_colours
+    if len(own) == config.label_nc:
+        palette[:config.label_nc] = np.asarray(own, np.uint8)
+    return palette
 
 
 def colorize_label(label: np.ndarray, palette: np.ndarray) -> np.ndarray:
@@ -81,10 +89,19 @@ def colorize_label(label: np.ndarray, palette: np.ndarray) -> np.ndarray:
     return out
 
 
+def label_colours(values: np.ndarray, config) -> np.ndarray:
+    """Label maps as their files store them `(..., height, width)` -> the results pages' colours
+    `(..., height, width, 3)` uint8 (class ids by the dataset's rule, then `label_palette`)."""
+    from dagan_tf.data.registry import label_values
+
+    ids = label_values(config).class_ids(values, config.label_nc)
+    return colorize_label(ids, label_palette(config))
+
+
 def to_uint8_truncated(image: np.ndarray) -> np.ndarray:
     """Image in [-1, 1] `(..., height, width, 3)` -> uint8, as the reference's `tensor2im`
     (`(x + 1) / 2 * 255`, clipped, truncated): its results pages and the pictures FID is computed on.
-    (The exports round instead: `dagan_tf.export.serving.to_uint8_rounded`.)"""
+    (The exports round instead: `dagan_tf.models.to_uint8_rounded`.)"""
     x = (np.asarray(image, dtype=np.float32) + 1.0) / 2.0 * 255.0
     return np.clip(x, 0, 255).astype(np.uint8)
 

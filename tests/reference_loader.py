@@ -41,6 +41,14 @@ def reference_transform(img, cfg, is_train, method, crop_pos=(0, 0), flip=False)
     return img
 
 
+def class_ids(values, cfg) -> np.ndarray:
+    """Our pipeline's label file values as class ids by the model's SemanticPreprocessor, to hold
+    against the reference's loader (which maps values to ids before the model)."""
+    from dagan_tf.models import SemanticPreprocessor
+
+    return np.asarray(SemanticPreprocessor.from_dagan_config(cfg).class_ids(np.asarray(values)))
+
+
 def reference_example(cfg, label_path, image_path, instance_path, is_train, crop_pos=(0, 0), flip=False):
     label = Image.open(label_path)
     label_t = np.asarray(reference_transform(label, cfg, is_train, Image.NEAREST, crop_pos, flip))

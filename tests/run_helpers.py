@@ -3,7 +3,7 @@ subprocess (Grappler off) and readers of what a run folder holds.
 
 Grappler (TensorFlow's graph optimiser) is switched off in every run these tests start: it costs
 ~25 s per process on these tiny graphs and changes nothing that is tested (every run of a
-comparison uses the same setting). `grappler_off()` (conftest) does the same in the test's own process.
+comparison uses the same setting). `grappler_off()` (helpers) does the same in the test's own process.
 """
 
 import csv
@@ -14,7 +14,7 @@ import sys
 import numpy as np
 import yaml
 
-from tests.conftest import tiny_config, write_tiny_dataset
+from tests.helpers import tiny_config, write_tiny_dataset
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 STEPS_PER_EPOCH, EPOCHS = 4, 5

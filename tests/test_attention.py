@@ -3,7 +3,7 @@
 import numpy as np
 
 from dagan_tf.layers import ChannelAttention, SpatialAttention
-from tests.conftest import assert_config_round_trip
+from tests.helpers import assert_config_round_trip
 
 
 def _sigmoid(x):

@@ -10,7 +10,7 @@ import pytest
 
 from dagan_tf.files import WriteError
 from dagan_tf.training.backup import CorruptBackupError, TrainingBackup
-from tests.conftest import backup_values, scramble_variables, small_net, stand_in_dagan
+from tests.helpers import backup_values, scramble_variables, small_net, stand_in_dagan
 
 
 def test_backup_round_trip_covers_every_variable(tmp_path):

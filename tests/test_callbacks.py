@@ -10,8 +10,8 @@ from dagan_tf.training.backup import TrainingBackup
 from dagan_tf.training.callbacks import ProgressTracker, TrainingProgress, crossed
 from dagan_tf.training.checkpoints import PeriodicBackup
 from dagan_tf.training.logs import CSVLossLogger
-from tests.conftest import drive_callbacks as _drive
-from tests.conftest import stand_in_dagan as _stand_in
+from tests.helpers import drive_callbacks as _drive
+from tests.helpers import stand_in_dagan as _stand_in
 
 
 def test_crossed_fires_once_per_multiple():

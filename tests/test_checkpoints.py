@@ -7,8 +7,8 @@ import numpy as np
 
 from dagan_tf.training.callbacks import ProgressTracker, TrainingProgress
 from dagan_tf.training.checkpoints import NetworkSnapshots, save_keras_atomic
-from tests.conftest import drive_callbacks as _drive
-from tests.conftest import small_net as _net
+from tests.helpers import drive_callbacks as _drive
+from tests.helpers import small_net as _net
 
 
 def test_snapshots_only_at_completed_epochs(tmp_path):

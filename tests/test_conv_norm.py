@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from dagan_tf.layers import BatchNorm, ConvNorm, InstanceNorm, parse_norm_string
-from tests.conftest import assert_config_round_trip
+from tests.helpers import assert_config_round_trip
 
 
 def test_parse_norm_string():

@@ -4,6 +4,7 @@ colours of their classes far better than the untrained generator's."""
 import json
 import os
 import re
+import shlex
 
 import keras
 import numpy as np
@@ -11,30 +12,10 @@ import pytest
 from PIL import Image
 
 from dagan_tf.training.callbacks import TrainingProgress
-from dagan_tf.training.demo import (
-    CPU_DEMO_OVERRIDES,
-    TimeBudget,
-    class_mean_colours,
-    colour_class_accuracy,
-    demo_config,
-    run_demo,
-)
+from dagan_tf.evaluation.demo_scores import class_mean_colours, colour_class_accuracy
+from dagan_tf.training.demo import CPU_DEMO_OVERRIDES, TimeBudget, demo_config, run_demo
 from dagan_tf.visualize import label_palette
-from tests.conftest import grappler_off
-
-
-def test_colour_class_accuracy_on_known_pictures():
-    labels = np.zeros((1, 4, 4), int)
-    labels[0, :, 2:] = 1
-    real = np.zeros((1, 4, 4, 3))
-    real[0, :, 2:] = (200, 200, 200)
-    colours = class_mean_colours(real, labels, 3)
-    np.testing.assert_array_equal(colours[:2], [(0, 0, 0), (200, 200, 200)])
-    assert np.isnan(colours[2]).all()
-    assert colour_class_accuracy(real, labels, colours) == 1.0
-    assert colour_class_accuracy(200 - real, labels, colours) == 0.0
-    flat = np.full_like(real, 90.0)  # one colour everywhere: only class 0's pixels are right
-    assert colour_class_accuracy(flat, labels, colours) == 0.5
+from tests.helpers import grappler_off
 
 
 def test_demo_config_is_the_yaml_plus_cpu_overrides(tmp_path):
@@ -97,10 +78,22 @@ def test_the_demo_says_why_it_stopped_and_what_to_try_next(tmp_path):
     assert lines[0] == ("stopped after step 433 of 3600: the 5-minute budget (--minutes); run the demo again "
                         "to continue from step 433")
     absolute = os.path.abspath(run_dir)
-    assert lines[1] == "next:" and lines[2] == (
-        f"  dagan-tf generate --config {absolute}/config.yaml --checkpoint {absolute}/latest_net_G.keras "
-        "--how-many 8")
-    assert lines[4] == f"  tensorboard --logdir {absolute}/logs"
+    generator = f"{absolute}/latest_net_G.keras"
+    assert lines[1:] == [
+        "next:",
+        f"  dagan-tf generate --checkpoint {generator} --how-many 8",
+        f"  dagan-tf export --checkpoint {generator} --format tflite --out {os.path.dirname(absolute)}/demo.tflite",
+        f"  dagan-tf paint --checkpoint {generator}    # paint a map, get this model's photo",
+        "  dagan-tf paint    # the same with the demo model dagan-tf ships (trained for hours, 256x128)",
+        f"  tensorboard --logdir {absolute}/logs",
+    ]
+    # every dagan-tf command parses, and needs no --config: the generator file carries its config
+    from dagan_tf.cli_parser import build_parser
+
+    commands = [shlex.split(line.split("#")[0])[1:] for line in lines if line.strip().startswith("dagan-tf")]
+    assert [build_parser().parse_args(argv).command for argv in commands] == ["generate", "export", "paint", "paint"]
+    assert all("--config" not in argv for argv in commands)
+    assert build_parser().parse_args(commands[-1]).checkpoint == "demo"
     finished = TrainingResult(run_dir, step=3600, total_steps=3600, resumed_from=0, finished=True)
     assert demo_summary(finished, 5.0, stopped_by_budget=False).splitlines()[0] == "next:"
 

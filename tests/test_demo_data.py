@@ -10,7 +10,7 @@ from PIL import Image
 import dagan_tf.data.demo as demo
 from dagan_tf.config import load_config
 from dagan_tf.data import DataError, build_dataset, dataset_files
-from dagan_tf.semantic import semantic_map
+from tests.helpers import semantic_map
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 

@@ -7,7 +7,7 @@ import pytest
 import dagan_tf  # noqa: F401
 from dagan_tf.config import DAGANConfig
 from dagan_tf.models import NLayerDiscriminator, build_discriminator
-from tests.conftest import assert_config_round_trip
+from tests.helpers import assert_config_round_trip
 
 
 def _torch_conv(n, k=4, s=2, p=2):

@@ -17,7 +17,7 @@ from PIL import Image
 from dagan_tf.config import load_config
 from dagan_tf.data import build_dataset
 from dagan_tf.data.demo import write_demo_dataset
-from dagan_tf.evaluation.evaluate import evaluate, raw_label_values
+from dagan_tf.evaluation.evaluate import evaluate
 from dagan_tf.evaluation.fid import InceptionFeatures, activation_statistics, frechet_distance, kernel_distance
 from dagan_tf.evaluation.inception import build_fid_inception
 from dagan_tf.models import build_generator
@@ -111,10 +111,10 @@ def test_evaluate_writes_metrics_json_and_page(setup):
                                           rel=1e-6)
     assert values["kid"] == pytest.approx(kernel_distance(fake, real, 10, seed=0), rel=1e-6, abs=1e-9)
 
-    # mIoU / accuracy: a direct count on the test labels (the pipeline's, back to file values)
+    # mIoU / accuracy: a direct count on the test labels (the pipeline's file values)
     labels = np.concatenate([b["label"].numpy() for b in build_dataset(cfg, "test", batch_size=4, shuffle=False)])
     seg = TinySegmenter()
-    truth = seg.ground_truth(raw_label_values(labels, cfg))
+    truth = seg.ground_truth(labels)
     pred = seg.predict(_pngs(page_dir, "synthesized_image"))
     valid = truth != 255
     assert values["accuracy"] == pytest.approx(np.mean(pred[valid] == truth[valid]), rel=1e-12)

@@ -15,8 +15,8 @@ from dagan_tf import cli
 from dagan_tf.config import save_config
 from dagan_tf.export import MissingExtraError, convert_to_onnx, export_generator
 from dagan_tf.export.tflite import tflite_op_names
-from dagan_tf.models import build_generator
-from tests.conftest import NO_DATA, tiny_config
+from dagan_tf.models import Synthesizer, build_generator
+from tests.helpers import NO_DATA, tiny_config
 
 #: format -> (a module its extra brings, the last line `dagan-tf export` prints without it)
 MISSING = {
@@ -67,5 +67,5 @@ def test_library_raises_an_import_error(generator_files, monkeypatch):
         tflite_op_names(b"not read")
     monkeypatch.setitem(sys.modules, "onnxruntime", None)
     with pytest.raises(MissingExtraError, match=r"onnxruntime cannot be imported.*pip install \"dagan-tf\[onnx\]\""):
-        convert_to_onnx(build_generator(config), config, "unused.onnx")
+        convert_to_onnx(Synthesizer(build_generator(config)), "unused.onnx")
     keras.backend.clear_session()

@@ -13,7 +13,8 @@ import pytest
 
 from dagan_tf.export import export_generator
 from dagan_tf.export.onnx import convert_to_onnx
-from tests.conftest import (EXPORT_CONFIG, calibrated_generator, example_inputs, keras_image, pixel_agreement,
+from dagan_tf.models import Synthesizer
+from tests.helpers import (EXPORT_CONFIG, calibrated_generator, example_inputs, keras_image, pixel_agreement,
                             tiny_config)
 
 
@@ -63,4 +64,4 @@ def test_matches_keras(session, generator, config):
 
 def test_opset_below_17_is_refused(config, generator, tmp_path):
     with pytest.raises(ValueError, match="opset 17"):
-        convert_to_onnx(generator, config, str(tmp_path / "old.onnx"), opset=13)
+        convert_to_onnx(Synthesizer(generator), str(tmp_path / "old.onnx"), opset=13)

@@ -5,7 +5,7 @@ the Keras model's uint8 image (equal on >= 99.9 % of pixels, off by at most 1 el
 and label values that are no class fail with a message naming the input and the bad value.
 
 The helpers shared with the other export test files (tiny_config + EXPORT_CONFIG, calibrated_generator,
-example_inputs, keras_image, pixel_agreement) live in tests/conftest.py.
+example_inputs, keras_image, pixel_agreement) live in tests/helpers.py.
 """
 
 from __future__ import annotations
@@ -21,19 +21,11 @@ import tensorflow as tf
 import dagan_tf  # noqa: F401
 from dagan_tf import cli
 from dagan_tf.config import save_config
-from dagan_tf.data import map_label_values
 from dagan_tf.export import export_generator, next_version
-from dagan_tf.export.serving import (
-    ServingModule,
-    build_serving_function,
-    class_ids_from_label_values,
-    label_values_from_class_ids,
-    load_generator,
-    seeded_normal,
-)
+from dagan_tf.export.serving import ServingModule, build_serving_function, load_synthesizer
 from dagan_tf.files import is_temporary
-from dagan_tf.models import build_generator
-from tests.conftest import EXPORT_CONFIG, calibrated_generator, example_inputs, generator_input, keras_image, \
+from dagan_tf.models import Synthesizer, build_generator
+from tests.helpers import EXPORT_CONFIG, calibrated_generator, example_inputs, generator_input, keras_image, \
     pixel_agreement, tiny_config
 
 
@@ -102,7 +94,7 @@ def test_serving_uint8_signature_matches(loaded, config):
 
 def test_semantic_map_signature_matches_keras(loaded, generator, config):
     inputs = example_inputs(config, 2, seed=7)
-    seg = generator_input(config, inputs)
+    seg = generator_input(generator, inputs)
     out = loaded.signatures["semantic_map"](semantic_map=seg)
     want = generator(seg, training=False).numpy()
     np.testing.assert_allclose(out["image_float"].numpy(), want, atol=1e-5)
@@ -212,7 +204,7 @@ def test_batch_of_zero_wrong_rank_and_float_label_are_named(loaded, config):
 
 def test_without_dontcare_255_is_rejected():
     cfg = tiny_config(EXPORT_CONFIG, contain_dontcare_label=False, no_instance=True)
-    serve = build_serving_function(build_generator(cfg), cfg)
+    serve = build_serving_function(Synthesizer(build_generator(cfg)))
     label = np.zeros((1,) + cfg.image_hw, np.int32)
     label[0, 0, 0] = 255
     with pytest.raises(tf.errors.InvalidArgumentError, match=r"input `label`.*valid values 0\.\.4.*\[255\]"):
@@ -220,49 +212,12 @@ def test_without_dontcare_255_is_rejected():
 
 
 # ---------------------------------------------------------------------------------------------
-# label values, seeds, VAE
+# VAE
 # ---------------------------------------------------------------------------------------------
-@pytest.mark.parametrize("mode,dontcare", [("coco", True), ("coco", False), ("ade20k", True), ("ade20k", False)])
-def test_label_values_map_like_the_data_pipeline(mode, dontcare):
-    cfg = tiny_config(EXPORT_CONFIG, dataset_mode=mode, contain_dontcare_label=dontcare)
-    raw = np.array([[[0, 1, 2, 3, 4, 5, 255]]], np.uint8)
-    got = class_ids_from_label_values(tf.constant(raw), cfg).numpy()
-    np.testing.assert_array_equal(got, map_label_values(raw, cfg))
-    ids = np.arange(cfg.num_classes, dtype=np.int32)
-    np.testing.assert_array_equal(class_ids_from_label_values(tf.constant(label_values_from_class_ids(ids, cfg)),
-                                                              cfg).numpy(), ids)
-
-
-def _minstd_normal(seed: int, dim: int) -> np.ndarray:
-    """Python-integer MINSTD + Box-Muller, the definition seeded_normal implements."""
-    m, a = 2**31 - 1, 48271
-    x = 1 + seed % (m - 1)
-    u = []
-    for _ in range(2 * dim):
-        x = a * x % m
-        u.append(x / 2**31)
-    u = np.array(u, np.float64)
-    return np.sqrt(-2 * np.log(u[0::2])) * np.cos(2 * np.pi * u[1::2])
-
-
-def test_seeded_normal_is_minstd_box_muller():
-    seeds = np.array([0, 1, 12345, -7, 2**31 - 1], np.int32)
-    z = seeded_normal(tf.constant(seeds), 64).numpy()
-    want = np.stack([_minstd_normal(int(s), 64) for s in seeds])
-    np.testing.assert_allclose(z, want, atol=2e-4)
-    assert not np.allclose(z[0], z[1])
-
-
-def test_seeded_normal_is_standard_normal():
-    z = seeded_normal(tf.range(256), 256).numpy().ravel()  # 65,536 samples
-    assert abs(z.mean()) < 0.02 and abs(z.std() - 1.0) < 0.02, (z.mean(), z.std())
-    assert abs(np.mean(np.abs(z) < 1.0) - 0.6827) < 0.01
-
-
 def test_vae_serving_function_draws_z_from_seed():
     cfg = tiny_config(EXPORT_CONFIG, use_vae=True, crop_size=32, aspect_ratio=1.0)
     g = calibrated_generator(cfg, seed=3)
-    module = ServingModule(g, cfg)
+    module = ServingModule(Synthesizer(g))
     inputs = example_inputs(cfg, 2, seed=2)
     got = module.serve(**{k: tf.constant(v) for k, v in inputs.items()})["image"].numpy()
     assert pixel_agreement(got, keras_image(g, cfg, inputs))["max"] <= 1
@@ -315,7 +270,7 @@ def test_checkpoint_that_does_not_fit_the_config_is_named(tmp_path, generator, c
     checkpoint = tmp_path / "G.keras"
     generator.save(checkpoint)
     with pytest.raises(ValueError, match=r"G\.keras.*label_nc=7"):
-        load_generator(str(checkpoint), config.replace(label_nc=7))
+        load_synthesizer(str(checkpoint), config.replace(label_nc=7))
     with pytest.raises(FileNotFoundError, match="missing.keras"):
         export_generator(config, str(tmp_path / "missing.keras"))
     with pytest.raises(ValueError, match="quantize='int8' applies to format 'tflite' only"):

@@ -20,14 +20,14 @@ from ai_edge_litert.interpreter import Interpreter
 from dagan_tf.convert import load_torch_checkpoint
 from dagan_tf.export import convert_to_tflite, export_generator, export_saved_model
 from dagan_tf.export.tflite import check_builtin_ops, representative_examples, tflite_op_names
-from dagan_tf.models import build_generator
-from tests.conftest import (
+from dagan_tf.models import Synthesizer, build_generator
+from tests.helpers import (
     EXPORT_CONFIG,
     calibrated_generator,
     example_inputs,
-    generator_input,
     keras_image,
     pixel_agreement,
+    semantic_map,
     tiny_config,
 )
 from tests.torch_reference import build_torch_networks
@@ -50,7 +50,7 @@ def models(config, generator, tmp_path_factory):
     out = tmp_path_factory.mktemp("tflite")
     paths = {"none": export_generator(config, generator, format="tflite", out=str(out / "tiny.tflite"))}
     for mode in ("fp16", "int8"):
-        paths[mode] = convert_to_tflite(generator, config, str(out / f"tiny_{mode}.tflite"), quantize=mode)
+        paths[mode] = convert_to_tflite(Synthesizer(generator), config, str(out / f"tiny_{mode}.tflite"), quantize=mode)
     return paths
 
 
@@ -136,7 +136,7 @@ def test_int8_without_instance_map_keeps_its_fidelity(tmp_path):
     cfg = tiny_config(EXPORT_CONFIG, dataset_mode="ade20k", label_nc=6, contain_dontcare_label=True, no_instance=True)
     generator = calibrated_generator(cfg, seed=2)
     feeds = example_inputs(cfg, 2, seed=4)
-    paths = {q: convert_to_tflite(generator, cfg, str(tmp_path / f"ade_{q}.tflite"), quantize=q)
+    paths = {q: convert_to_tflite(Synthesizer(generator), cfg, str(tmp_path / f"ade_{q}.tflite"), quantize=q)
              for q in ("none", "int8")}
     assert "ONE_HOT" not in tflite_op_names(paths["int8"])
     stats = pixel_agreement(run_tflite(paths["int8"], feeds), run_tflite(paths["none"], feeds))
@@ -196,7 +196,7 @@ def _torch_generator(cfg, seg: np.ndarray) -> torch.nn.Module:
 def test_generator_from_official_checkpoint_exports_the_same(tmp_path):
     cfg = tiny_config(EXPORT_CONFIG, crop_size=32, aspect_ratio=1.0, load_size=32)
     inputs = example_inputs(cfg, 2, seed=8)
-    seg = generator_input(cfg, inputs).numpy()
+    seg = np.asarray(semantic_map(inputs["label"], inputs["instance"], cfg))
     torch_g = _torch_generator(cfg, seg)
     with torch.no_grad():
         torch_out = torch_g(torch.from_numpy(np.ascontiguousarray(seg.transpose(0, 3, 1, 2)))).numpy()
@@ -208,11 +208,11 @@ def test_generator_from_official_checkpoint_exports_the_same(tmp_path):
     assert pixel_agreement(want, torch_image)["within1"] >= 0.999  # the conversion itself
     assert want.std() > 30.0
 
-    saved = tf.saved_model.load(export_saved_model(generator, cfg, out=str(tmp_path / "sm" / "1")))
+    saved = tf.saved_model.load(export_saved_model(Synthesizer(generator), cfg, out=str(tmp_path / "sm" / "1")))
     got = saved.signatures["serving_default"](**{k: tf.constant(v) for k, v in inputs.items()})["image"].numpy()
     stats = pixel_agreement(got, want)
     assert stats["equal"] >= 0.999 and stats["max"] <= 1, stats
 
-    path = convert_to_tflite(generator, cfg, str(tmp_path / "official.tflite"))
+    path = convert_to_tflite(Synthesizer(generator), cfg, str(tmp_path / "official.tflite"))
     stats = pixel_agreement(run_tflite(path, inputs), want)
     assert stats["within1"] >= 0.99, stats

@@ -14,8 +14,8 @@ from dagan_tf.data import build_dataset
 from dagan_tf.data.demo import write_demo_dataset
 from dagan_tf.generate import ResultsPage, checkpoint_epoch, encoder_path_for, generate_results, reparameterize
 from dagan_tf.models import build_encoder, build_generator
-from dagan_tf.semantic import semantic_map
-from dagan_tf.visualize import colorize_label, label_palette
+from tests.helpers import semantic_map
+from dagan_tf.visualize import label_colours
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -69,7 +69,7 @@ def test_results_page_shows_label_generated_real(tmp_path, data_dir):
 
     batch = _val_batch(cfg)
     fake = g(semantic_map(batch["label"], batch["instance"], cfg), training=False)
-    colours = colorize_label(batch["label"].numpy(), label_palette(cfg))
+    colours = label_colours(batch["label"].numpy(), cfg)
     for i, name in enumerate(names):
         assert _read(page_dir, "synthesized_image", name).shape == (32, 64, 3)
         diff = np.abs(_read(page_dir, "synthesized_image", name).astype(int) - _to_uint8(fake[i]).astype(int))

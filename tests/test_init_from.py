@@ -15,14 +15,14 @@ import yaml
 import dagan_tf.training.model as training_model
 from dagan_tf.cli import main
 from dagan_tf.config import config_from_dict
-from dagan_tf.convert.torch_checkpoint import _to_keras
+from dagan_tf.torch_io import to_keras_layout
 from dagan_tf.models import build_discriminator, build_generator, official_weight_layout
-from dagan_tf.semantic import semantic_map
+from tests.helpers import semantic_map
 from dagan_tf.training import run_training
 from dagan_tf.training.epochs import epoch_dataset
 from dagan_tf.training.init_from import resolve_init_source
 from dagan_tf.training.schedule import ReferenceAdam, adam_betas, ttur_ratios
-from tests.conftest import grappler_off, write_tiny_dataset
+from tests.helpers import grappler_off, write_tiny_dataset
 from tests.torch_reference import build_torch_networks
 from tests.torch_training import reference_iteration
 
@@ -110,11 +110,11 @@ def test_one_step_from_official_weights_equals_the_reference_iteration(workdir, 
     for key, network in (("G", result.model.generator), ("D", result.model.discriminator)):
         ours = _layout_values(network, key)
         kinds = {k: kind for k, (_, kind) in official_weight_layout(network, key).items()}
-        theirs = {k: _to_keras(t.detach().numpy(), kinds[k]) for k, t in nets[key].state_dict().items() if k in kinds}
+        theirs = {k: to_keras_layout(t.detach().numpy(), kinds[k]) for k, t in nets[key].state_dict().items() if k in kinds}
         assert sorted(ours) == sorted(theirs)
         weights = [k for k in ours if ".running_" not in k]  # trained weights and spectral-norm u, v
         worst = max(float(np.abs(ours[k] - theirs[k]).max()) for k in weights)
-        moved = max(float(np.abs(_to_keras(before[key][k], kinds[k]) - theirs[k]).max()) for k in weights)
+        moved = max(float(np.abs(to_keras_layout(before[key][k], kinds[k]) - theirs[k]).max()) for k in weights)
         assert worst <= 1e-5, (key, worst)
         assert moved > 20 * worst and moved > 1e-5, (key, moved)  # the step did move them
         # batch-norm statistics (G only), relative to their size: two updates of float32 sums

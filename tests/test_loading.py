@@ -10,8 +10,8 @@ import pytest
 from PIL import Image
 
 from dagan_tf.data import DataError, build_dataset, dataset_files, load_example
-from tests.reference_loader import (config, facades_pair, first_error, make_ade20k, random_photo, reference_example,
-                                    save)
+from tests.reference_loader import (class_ids, config, facades_pair, first_error, make_ade20k, random_photo,
+                                    reference_example, save)
 
 
 
@@ -26,11 +26,13 @@ def test_ade20k_shift_and_phase_selection(tmp_path):
     out = list(build_dataset(cfg, "test").as_numpy_iterator())
     for ex, lab, img in zip(out, files.labels, files.images):
         ref = reference_example(cfg, lab, img, None, is_train=False)
-        np.testing.assert_array_equal(ex["label"], ref["label"])
+        np.testing.assert_array_equal(class_ids(ex["label"], cfg), ref["label"])
         assert "instance" not in ex
-    # The shift itself, without resizing: 0 -> label_nc (150), 1 -> 0, 150 -> 149.
+    # Loading keeps the file's values; the shift is the preprocessor's: 0 -> label_nc (150), 1 -> 0, 150 -> 149.
     raw = np.asarray(Image.open(files.labels[0]))
-    shifted = load_example(cfg.replace(preprocess_mode="crop"), files.labels[0], files.images[0], None, False)["label"]
+    loaded = load_example(cfg.replace(preprocess_mode="crop"), files.labels[0], files.images[0], None, False)["label"]
+    np.testing.assert_array_equal(loaded, raw)
+    shifted = class_ids(loaded, cfg)
     np.testing.assert_array_equal(shifted[0, :4], [150, 0, 149, 74])
     np.testing.assert_array_equal(shifted, np.where(raw == 0, 150, raw.astype(np.int32) - 1))
 
@@ -53,10 +55,11 @@ def test_bad_files_raise_errors_naming_them(tmp_path):
     bad[3, 4] = 255
     save(str(tmp_path / "train_label" / "ok.png"), bad)
     assert "contain_dontcare_label is false" in first_error(build_dataset(cfg, "train"))
-    # ...is fine with it (and becomes class label_nc).
-    ex = load_example(cfg.replace(contain_dontcare_label=True, preprocess_mode="crop"),
-                      str(tmp_path / "train_label" / "ok.png"), str(tmp_path / "train_img" / "ok.png"), None, False)
-    assert ex["label"][3, 4] == 13
+    # ...is fine with it (and becomes class label_nc in the model).
+    dontcare_cfg = cfg.replace(contain_dontcare_label=True, preprocess_mode="crop")
+    ex = load_example(dontcare_cfg, str(tmp_path / "train_label" / "ok.png"), str(tmp_path / "train_img" / "ok.png"),
+                      None, False)
+    assert ex["label"][3, 4] == 255 and class_ids(ex["label"], dontcare_cfg)[3, 4] == 13
     save(str(tmp_path / "train_label" / "ok.png"), label)
 
     # A corrupt photo, a truncated one and an RGB label map.

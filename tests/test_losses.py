@@ -19,7 +19,7 @@ from dagan_tf.losses import (
     kld_loss,
     zero_loss,
 )
-from tests.conftest import assert_config_round_trip
+from tests.helpers import assert_config_round_trip
 
 
 def _np_single(x, real, for_d, mode):

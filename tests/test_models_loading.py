@@ -16,7 +16,7 @@ from dagan_tf.config import ConfigError, load_config, save_config
 from dagan_tf.data import build_dataset
 from dagan_tf.data.demo import write_demo_dataset
 from dagan_tf.models import build_generator, config_for_checkpoint
-from dagan_tf.semantic import semantic_map
+from tests.helpers import semantic_map
 from dagan_tf.training import run_training
 
 #: The demo preset, shrunk (64x32 scenes).

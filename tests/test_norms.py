@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from dagan_tf.layers import BatchNorm, InstanceNorm, make_norm
-from tests.conftest import assert_config_round_trip
+from tests.helpers import assert_config_round_trip
 
 
 def test_batch_norm_training_uses_biased_batch_stats_and_updates_unbiased():

@@ -3,15 +3,15 @@
 import numpy as np
 import pytest
 
-from tests.conftest import REFERENCE_DIR
+from tests.helpers import REFERENCE_DIR
 from dagan_tf.config import load_config
 from dagan_tf.models import (
     build_discriminator,
     build_encoder,
     build_generator,
     official_weight_layout,
-    torch_shape,
 )
+from dagan_tf.torch_io import torch_shape
 
 
 # docs/reference.md, "The official networks' sizes"

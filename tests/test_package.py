@@ -26,7 +26,7 @@ from dagan_tf.models import (
     load_network,
     network_kind,
 )
-from tests.conftest import NO_DATA, tiny_config
+from tests.helpers import NO_DATA, tiny_config
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -132,9 +132,10 @@ def test_cli_export_and_generate_name_the_bad_file(tmp_path, network_files, caps
     assert not os.path.exists(out)
 
 
-def test_a_wheel_of_the_checkout_ships_the_presets_and_load_config_finds_them(tmp_path):
+def test_a_wheel_of_the_checkout_ships_the_presets_and_the_demo_model(tmp_path):
     """configs/ is the one source of the presets; the wheel carries them as dagan_tf/presets/, and an
-    installed copy (no checkout beside it) loads `load_config("ade20k")` by name."""
+    installed copy (no checkout beside it) loads `load_config("ade20k")` by name, and the shipped demo
+    generator by its name (`Synthesizer.from_preset("demo")`)."""
     tracked = subprocess.run(["git", "ls-files", "-z"], cwd=REPO, capture_output=True, check=True).stdout
     source = tmp_path / "source"
     for name in tracked.decode().split("\0"):
@@ -154,13 +155,16 @@ def test_a_wheel_of_the_checkout_ships_the_presets_and_load_config_finds_them(tm
             with open(os.path.join(REPO, "configs", name), "rb") as f:
                 assert archive.read(f"dagan_tf/presets/{name}") == f.read()
         assert "dagan_tf/paint/static/index.html" in archive.namelist()
+        assert archive.read("dagan_tf/pretrained/demo_net_G.keras") == open(
+            os.path.join(REPO, "dagan_tf", "pretrained", "demo_net_G.keras"), "rb").read()
 
     site = tmp_path / "site"
     subprocess.run([sys.executable, "-m", "pip", "install", "--no-deps", "-q", "--target", str(site), str(wheel)],
                    check=True, capture_output=True)
     code = ("import dagan_tf, dagan_tf.config as c, dagan_tf.training.demo as d; print(dagan_tf.__file__); "
             "print(c.preset_names()); cfg = c.load_config('ade20k'); print(cfg.dataset_mode, cfg.label_nc); "
-            "print(d.demo_config_path())")
+            "print(d.demo_config_path()); from dagan_tf.models import Synthesizer, generator_file; "
+            "print(generator_file('demo')); print(Synthesizer.from_preset('demo').image_hw)")
     env = {**os.environ, "PYTHONPATH": str(site), "TF_CPP_MIN_LOG_LEVEL": "3"}
     out = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, env=env, capture_output=True, text=True,
                          check=True).stdout.strip().splitlines()
@@ -168,3 +172,5 @@ def test_a_wheel_of_the_checkout_ships_the_presets_and_load_config_finds_them(tm
     assert out[1] == str([n[:-5] for n in configs])
     assert out[2] == "ade20k 150"
     assert out[3] == str(site / "dagan_tf" / "presets" / "demo.yaml")
+    assert out[4] == str(site / "dagan_tf" / "pretrained" / "demo_net_G.keras")
+    assert out[5] == "(128, 256)"

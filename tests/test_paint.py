@@ -36,9 +36,10 @@ from dagan_tf import cli
 from dagan_tf.config import load_config, save_config
 from dagan_tf.data.demo import DEMO_CLASSES
 from dagan_tf.export.serving import build_serving_function
+from dagan_tf.models import Synthesizer
 from dagan_tf.paint import class_table, start_paint, write_site
 from dagan_tf.paint.server import SiteServer
-from tests.conftest import calibrated_generator, pixel_agreement
+from tests.helpers import calibrated_generator, pixel_agreement
 
 pytest.importorskip("selenium", reason="the test extra (selenium) is needed for the browser tests")
 from selenium.webdriver.common.by import By  # noqa: E402
@@ -270,7 +271,7 @@ def test_batch_1_export_keeps_the_serving_contract(sites, config, generator):
     assert list(runner.get_output_details()["image"]["shape_signature"]) == [1, h, w, 3]
     label, instance = (np.fromfile(model_path.parent / f"scenes/01.{k}.bin", "<i4").reshape(h, w)
                        for k in ("label", "instance"))
-    serve = build_serving_function(generator, config, validate=False)
+    serve = build_serving_function(Synthesizer(generator), validate=False)
     want = serve(label=tf.constant(label[None]), instance=tf.constant(instance[None]))["image"].numpy()[0]
     assert pixel_agreement(_python_litert(model_path, label, instance), want)["within1"] >= 0.999
 

@@ -32,7 +32,7 @@ def config():
 
 
 def _semantic(config, n=2, seed=0):
-    from dagan_tf.semantic import semantic_map
+    from tests.helpers import semantic_map
 
     rng = np.random.default_rng(seed)
     h, w = config.image_hw

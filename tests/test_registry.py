@@ -1,11 +1,15 @@
-"""dagan_tf.data.registry: one entry per dataset_mode; one label-value rule for NumPy (data) and TF (serving)."""
+"""dagan_tf.data.registry: one entry per dataset_mode; one label-value rule (`LabelValues`) applied with NumPy
+and with keras.ops (the preprocessor, in a graph); importing it loads no TensorFlow."""
 
 import os
 import re
+import subprocess
+import sys
 import types
 
 import numpy as np
 import pytest
+import keras
 import tensorflow as tf
 
 from dagan_tf import config_checks
@@ -42,44 +46,65 @@ def test_an_unknown_mode_is_named_with_the_choices_and_a_suggestion():
         mode_config("cityscape")
 
 
+def class_ids(values, cfg):
+    return registry.label_values(cfg).class_ids(values, cfg.label_nc)
+
+
 @pytest.mark.parametrize("mode", DATASET_MODES)
 @pytest.mark.parametrize("dontcare", [True, False])
-def test_numpy_and_tf_label_rules_agree_on_every_file_value(mode, dontcare):
+def test_numpy_and_graph_label_rules_agree_on_every_file_value(mode, dontcare):
     cfg = mode_config(mode, contain_dontcare_label=dontcare)
-    numpy_ids = registry.map_label_values(ALL_FILE_VALUES, cfg)
+    rule = registry.label_values(cfg)
+    numpy_ids = class_ids(ALL_FILE_VALUES, cfg)
     assert numpy_ids.dtype == np.int32
     for dtype in (tf.uint8, tf.int32):
-        tf_ids = registry.map_label_values_tf(tf.constant(ALL_FILE_VALUES, dtype), cfg)
+        tf_ids = rule.class_ids(tf.constant(ALL_FILE_VALUES, dtype), cfg.label_nc, xp=keras.ops)
         assert tf_ids.dtype == tf.int32
         np.testing.assert_array_equal(tf_ids.numpy(), numpy_ids)
-    graph_ids = tf.function(lambda x: registry.map_label_values_tf(x, cfg))(tf.constant(ALL_FILE_VALUES[None]))
-    np.testing.assert_array_equal(graph_ids.numpy()[0], numpy_ids)
+    in_graph = tf.function(lambda x: rule.class_ids(x, cfg.label_nc, xp=keras.ops))
+    np.testing.assert_array_equal(in_graph(tf.constant(ALL_FILE_VALUES[None])).numpy()[0], numpy_ids)
     # and the inverse: every class id (and dontcare) round-trips through the file values
     ids = np.arange(cfg.label_nc + 1, dtype=np.int32)
-    np.testing.assert_array_equal(registry.map_label_values(registry.label_values_from_class_ids(ids, cfg), cfg), ids)
+    np.testing.assert_array_equal(class_ids(rule.file_values(ids, cfg.label_nc), cfg), ids)
 
 
 def test_the_rules_themselves():
     plain, ade = mode_config("coco"), mode_config("ade20k")
-    coco_ids = registry.map_label_values(ALL_FILE_VALUES, plain)
+    coco_ids = class_ids(ALL_FILE_VALUES, plain)
     np.testing.assert_array_equal(coco_ids[:255], np.arange(255))
     assert coco_ids[255] == 12
-    ade_ids = registry.map_label_values(ALL_FILE_VALUES, ade)
+    ade_ids = class_ids(ALL_FILE_VALUES, ade)
     assert ade_ids[0] == 12 and ade_ids[255] == 12  # unlabeled and 255 -> label_nc
     np.testing.assert_array_equal(ade_ids[1:255], np.arange(254))
-    np.testing.assert_array_equal(registry.label_values_from_class_ids([0, 11, 12], plain), [0, 11, 255])
-    np.testing.assert_array_equal(registry.label_values_from_class_ids([0, 11, 12], ade), [1, 12, 0])
+    np.testing.assert_array_equal(registry.label_values(plain).file_values([0, 11, 12], 12), [0, 11, 255])
+    np.testing.assert_array_equal(registry.label_values(ade).file_values([0, 11, 12], 12), [1, 12, 0])
     # 16-bit label files keep their values
-    np.testing.assert_array_equal(registry.map_label_values(np.array([300, 255], np.uint16), plain), [300, 12])
+    np.testing.assert_array_equal(class_ids(np.array([300, 255], np.uint16), plain), [300, 12])
 
 
 def test_valid_values_text():
-    text = registry.valid_values_text
+    def text(cfg):
+        return registry.label_values(cfg).valid_values_text(cfg.label_nc, cfg.contain_dontcare_label)
+
     assert text(mode_config("coco", contain_dontcare_label=True)) == "0..11, 12 or 255 = dontcare"
     assert text(mode_config("demo")) == "0..11"
     assert text(mode_config("ade20k")) == "1..12"
     # every file value that maps to label_nc is listed (13 - 1 = label_nc too)
     assert text(mode_config("ade20k", contain_dontcare_label=True)) == "1..12, 0, 13 or 255 = dontcare"
+
+
+def test_the_config_and_the_registry_load_no_tensorflow():
+    """Their own imports stay light (`import dagan_tf` itself loads Keras on purpose: it registers the
+    network classes for keras.saving.load_model), so they are imported as modules of a bare package."""
+    code = ("import sys, types\n"
+            f"pkg = types.ModuleType('dagan_tf'); pkg.__path__ = [{os.path.join(REPO, 'dagan_tf')!r}]\n"
+            "sys.modules['dagan_tf'] = pkg\n"
+            "import dagan_tf.config, dagan_tf.data.registry\n"
+            "dagan_tf.config.load_config('demo')\n"
+            "print(sorted(m for m in ('tensorflow', 'keras') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO, timeout=120)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.strip() == "[]"
 
 
 def test_class_names_where_known_and_the_custom_config_rule():

@@ -5,7 +5,7 @@ import pytest
 import tensorflow as tf
 
 from dagan_tf.layers import NearestResize, legacy_nearest_indices, legacy_nearest_resize
-from tests.conftest import assert_config_round_trip
+from tests.helpers import assert_config_round_trip
 
 
 def _np_resize(x, out_h, out_w):

@@ -22,7 +22,7 @@ import pytest
 import tensorflow as tf
 
 from dagan_tf.config import load_config
-from tests.conftest import grappler_off
+from tests.helpers import grappler_off
 from tests.run_helpers import (LOSSES, STEPS_PER_EPOCH, TOTAL, cli, csv_rows, latest_backup_step,
                                make_workdir, run_config, state_at, write_yaml)
 

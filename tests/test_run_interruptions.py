@@ -15,7 +15,7 @@ import time
 import numpy as np
 import pytest
 
-from tests.conftest import grappler_off
+from tests.helpers import grappler_off
 from tests.run_helpers import (CLI, REPO, TOTAL, cli, csv_rows, latest_backup_step, make_workdir,
                                run_config, state_at, write_yaml)
 

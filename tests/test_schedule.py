@@ -12,7 +12,7 @@ from dagan_tf.training.schedule import (
     epoch_learning_rates,
     steps_per_epoch_for,
 )
-from tests.conftest import assert_config_round_trip
+from tests.helpers import assert_config_round_trip
 
 
 class _ReferenceTrainerRates:

@@ -9,7 +9,7 @@ import torch.nn.functional as F  # noqa: E402
 
 from dagan_tf.evaluation.segmenters.blocks import (Bottleneck, ConvBN, TorchConv2D, adaptive_average_pool,  # noqa: E402
                                                    bilinear_resize, torch_max_pool)
-from tests.conftest import assert_config_round_trip  # noqa: E402
+from tests.helpers import assert_config_round_trip  # noqa: E402
 from tests.torch_segmenters import to_nchw, to_nhwc  # noqa: E402
 
 pytestmark = pytest.mark.usefixtures("single_torch_thread")

@@ -18,7 +18,7 @@ import torch.nn.functional as F  # noqa: E402
 from dagan_tf.evaluation.segmenters import (CheckpointMismatchError, build_network,  # noqa: E402
                                             load_official_state_dict, load_segmenter, make_segmenter)
 from dagan_tf.evaluation.segmenters.deeplabv2 import DeepLabV2  # noqa: E402
-from tests.conftest import assert_config_round_trip  # noqa: E402
+from tests.helpers import assert_config_round_trip  # noqa: E402
 from tests.torch_segmenters import (DeepLabV2_ResNet101_MSC, argmax_agreement, float32_parity,  # noqa: E402
                                     randomise_batch_norms, save_state_dict, state_dict_arrays, to_nchw, to_nhwc)
 

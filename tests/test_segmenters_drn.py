@@ -15,7 +15,7 @@ from dagan_tf.evaluation.segmenters import (CheckpointMismatchError, build_netwo
                                             make_segmenter)
 from dagan_tf.evaluation.segmenters import drn  # noqa: E402
 from dagan_tf.evaluation.segmenters.drn import DRN_CHANNELS, DRN_D_105_LAYERS  # noqa: E402
-from tests.conftest import assert_config_round_trip  # noqa: E402
+from tests.helpers import assert_config_round_trip  # noqa: E402
 from tests.torch_segmenters import (DRNSeg, argmax_agreement, float32_parity, randomise_batch_norms,  # noqa: E402
                                     save_state_dict, state_dict_arrays, to_nchw, to_nhwc)
 

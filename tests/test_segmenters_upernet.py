@@ -25,7 +25,7 @@ from mit_semseg.models.models import Resnet  # noqa: E402
 from dagan_tf.evaluation.segmenters import (CheckpointMismatchError, build_network,  # noqa: E402
                                             load_official_state_dict, load_segmenter, make_segmenter)
 from dagan_tf.evaluation.segmenters.upernet import IMG_SIZES, UperNet  # noqa: E402
-from tests.conftest import assert_config_round_trip  # noqa: E402
+from tests.helpers import assert_config_round_trip  # noqa: E402
 
 pytestmark = pytest.mark.usefixtures("single_torch_thread")
 

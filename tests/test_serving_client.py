@@ -27,7 +27,8 @@ from PIL import Image
 from tensorflow_serving.apis import predict_pb2, prediction_service_pb2_grpc
 
 from dagan_tf.export import export_saved_model
-from tests.conftest import (EXPORT_CONFIG, calibrated_generator, example_inputs, keras_image, pixel_agreement,
+from dagan_tf.models import Synthesizer
+from tests.helpers import (EXPORT_CONFIG, calibrated_generator, example_inputs, keras_image, pixel_agreement,
                             tiny_config)
 
 TOOL = Path(__file__).resolve().parents[1] / "tools" / "serving_client.py"
@@ -42,6 +43,12 @@ def _load_client():
 
 
 client = _load_client()
+
+
+def test_reads_label_pngs_by_the_packages_rule():
+    from dagan_tf.data.loading import INTEGER_MODES
+
+    assert client.INTEGER_MODES == INTEGER_MODES
 
 
 # ---------------------------------------------------------------------------------------------
@@ -141,7 +148,7 @@ def generator(config):
 
 @pytest.fixture(scope="module")
 def runner(config, generator, tmp_path_factory):
-    path = export_saved_model(generator, config, out=str(tmp_path_factory.mktemp("sm") / MODEL / "1"))
+    path = export_saved_model(Synthesizer(generator), config, out=str(tmp_path_factory.mktemp("sm") / MODEL / "1"))
     return SignatureRunner(path)
 
 

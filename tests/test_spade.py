@@ -6,7 +6,7 @@ import tensorflow as tf
 
 from dagan_tf.layers import SPADE, parse_spade_config
 from dagan_tf.layers.resize import legacy_nearest_resize
-from tests.conftest import assert_config_round_trip
+from tests.helpers import assert_config_round_trip
 
 
 def test_parse():

@@ -6,7 +6,7 @@ import tensorflow as tf
 
 from dagan_tf.layers import SpectralConv2D
 from dagan_tf.layers.spectral_conv import kernel_matrix
-from tests.conftest import assert_config_round_trip
+from tests.helpers import assert_config_round_trip
 
 
 def _np_normalize(x, eps=1e-12):

@@ -10,7 +10,7 @@ import tensorflow as tf
 from keras import ops
 
 from dagan_tf.layers import SPADE, SpectralConv2D, StrideOneConv2D, conv2d_stride_one
-from tests.conftest import assert_config_round_trip
+from tests.helpers import assert_config_round_trip
 
 CASES = [  # (batch, height, width, in, out, kernel, padding): both input-gradient paths, odd/even k
     (2, 9, 7, 5, 4, 3, "same"),

@@ -19,7 +19,8 @@ from PIL import Image
 
 from dagan_tf.data.demo import write_demo_dataset
 from dagan_tf.export import convert_to_tflite
-from tests.conftest import EXPORT_CONFIG, calibrated_generator, keras_image, pixel_agreement, tiny_config
+from dagan_tf.models import Synthesizer
+from tests.helpers import EXPORT_CONFIG, calibrated_generator, keras_image, pixel_agreement, tiny_config
 
 TOOL = Path(__file__).resolve().parents[1] / "tools" / "tflite_demo.py"
 BLOCKER = """import os
@@ -43,7 +44,7 @@ def generator(config):
 
 @pytest.fixture(scope="module")
 def model_path(config, generator, tmp_path_factory):
-    return convert_to_tflite(generator, config, str(tmp_path_factory.mktemp("tfl") / "demo.tflite"))
+    return convert_to_tflite(Synthesizer(generator), config, str(tmp_path_factory.mktemp("tfl") / "demo.tflite"))
 
 
 @pytest.fixture(scope="module")
@@ -65,6 +66,17 @@ def run_demo(tmp_path, *args):
                          cwd=str(tmp_path), timeout=300)
     attempted = log.read_text().split() if log.exists() else []
     return res, attempted
+
+
+def test_reads_label_pngs_by_the_packages_rule():
+    import importlib.util
+
+    from dagan_tf.data.loading import INTEGER_MODES
+
+    spec = importlib.util.spec_from_file_location("tflite_demo", TOOL)
+    tool = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(tool)
+    assert tool.INTEGER_MODES == INTEGER_MODES
 
 
 def test_blocker_really_blocks(tmp_path):

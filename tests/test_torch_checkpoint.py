@@ -22,14 +22,8 @@ import torch
 import dagan_tf  # noqa: F401  (registers the layers for load_model)
 from dagan_tf import cli
 from dagan_tf.config import DAGANConfig, load_config
-from dagan_tf.convert import (
-    CheckpointError,
-    CheckpointMismatchError,
-    convert_checkpoint,
-    infer_network,
-    load_torch_checkpoint,
-    read_torch_state_dict,
-)
+from dagan_tf.convert import CheckpointMismatchError, convert_checkpoint, infer_network, load_torch_checkpoint
+from dagan_tf.torch_io import CheckpointError, read_torch_state_dict
 from dagan_tf.models import build_discriminator, build_encoder, build_generator, official_weight_layout
 from tests.torch_reference import build_torch_networks
 

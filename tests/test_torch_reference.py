@@ -14,7 +14,7 @@ import pytest
 import torch
 
 from dagan_tf.config import load_config
-from tests.conftest import REFERENCE_DIR
+from tests.helpers import REFERENCE_DIR
 from tests.torch_reference import build_torch_networks
 
 REPO = Path(__file__).resolve().parents[1]

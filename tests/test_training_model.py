@@ -14,10 +14,10 @@ import tensorflow as tf
 import keras
 from dagan_tf.config import load_config
 from dagan_tf.models import build_discriminator, build_encoder, build_generator
-from dagan_tf.semantic import semantic_map
+from tests.helpers import semantic_map
 from dagan_tf.training.model import DAGAN, LOSS_NAMES, active_loss_names
 from dagan_tf.training.schedule import ReferenceAdam, epoch_learning_rates
-from tests.conftest import grappler_off, tiny_config
+from tests.helpers import grappler_off, tiny_config
 
 
 TOL = 1e-5

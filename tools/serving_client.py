@@ -39,8 +39,9 @@ from PIL import Image
 DEFAULT_SIGNATURE = "serving_default"
 IMAGE = "image"
 
-#: PIL modes that hold one integer per pixel (label and instance maps).
-_INTEGER_MODES = ("L", "P", "I", "I;16", "I;16B", "I;16L")
+#: PIL modes that hold one integer per pixel: a copy of `dagan_tf.data.loading.INTEGER_MODES` (this file
+#: runs without the package); tests/test_serving_client.py checks that the two agree.
+INTEGER_MODES = ("L", "P", "1", "I", "I;16", "I;16L", "I;16B", "I;16N")
 
 
 class ServingError(RuntimeError):
@@ -57,9 +58,9 @@ def read_map_png(path: str, kind: str = "label", size_hw: tuple[int, int] | None
         img.load()
     except FileNotFoundError:
         raise FileNotFoundError(f"{kind} file not found: {path}") from None
-    if img.mode not in _INTEGER_MODES:
+    if img.mode not in INTEGER_MODES:
         raise ValueError(f"{kind} file {path} has PIL mode {img.mode!r}; a {kind} map holds one integer per pixel "
-                         f"(modes {', '.join(_INTEGER_MODES)}), not colours")
+                         f"(modes {', '.join(INTEGER_MODES)}), not colours")
     if size_hw is not None and img.size != (size_hw[1], size_hw[0]):
         img = img.resize((size_hw[1], size_hw[0]), Image.NEAREST)
     return np.asarray(img).astype(np.int32)

@@ -25,8 +25,9 @@ from PIL import Image
 SIGNATURE = "serving_default"
 # This file is meant to be copied alone onto a device, so it shares nothing with serving_client.py
 # (whose read_map_png is the same reader) and imports only LiteRT, NumPy and Pillow.
-#: PIL modes that hold one integer per pixel (label and instance maps).
-_INTEGER_MODES = ("L", "P", "I", "I;16", "I;16B", "I;16L")
+#: PIL modes that hold one integer per pixel: a copy of `dagan_tf.data.loading.INTEGER_MODES` (this file
+#: runs without the package); tests/test_tflite_demo.py checks that the two agree.
+INTEGER_MODES = ("L", "P", "1", "I", "I;16", "I;16L", "I;16B", "I;16N")
 
 
 def read_map(path: str, kind: str, size_hw: tuple[int, int]) -> np.ndarray:
@@ -39,9 +40,9 @@ def read_map(path: str, kind: str, size_hw: tuple[int, int]) -> np.ndarray:
     except Exception as e:  # PIL raises OSError, SyntaxError, ValueError... for broken files
         message = " ".join(str(e).split())
         raise ValueError(f"cannot read {kind} file {path}: {type(e).__name__}: {message}") from None
-    if img.mode not in _INTEGER_MODES:
+    if img.mode not in INTEGER_MODES:
         raise ValueError(f"{kind} file {path} has PIL mode {img.mode!r}; a {kind} map holds one integer per pixel "
-                         f"(modes {', '.join(_INTEGER_MODES)}), not colours")
+                         f"(modes {', '.join(INTEGER_MODES)}), not colours")
     if img.size != (size_hw[1], size_hw[0]):
         print(f"resizing {kind} map {path} from {img.size[0]}x{img.size[1]} to the model's "
               f"{size_hw[1]}x{size_hw[0]} (nearest)")

@@ -20,22 +20,26 @@ import os
 import re
 from typing import Any, Mapping
 
-import numpy as np
-
-from dagan_tf.convert.mismatch import IGNORED_SUFFIXES, MAX_LISTED, hints_for, mismatch_message
+from dagan_tf.convert.mismatch import IGNORED_SUFFIXES, hints_for, mismatch_message
 from dagan_tf.files import atomic_path
 from dagan_tf.models.official_names import (  # noqa: F401  (build_network: re-exported, it has always lived here)
     OFFICIAL_NETWORKS,
     build_network,
     official_network,
     official_weight_layout,
+)
+from dagan_tf.torch_io import (  # noqa: F401  (CheckpointError: re-exported, the one class)
+    CheckpointError,
+    as_numpy,
+    read_torch_state_dict,
+    state_dict_of,
+    to_keras_layout,
     torch_shape,
 )
 
 __all__ = [
     "CheckpointError",
     "CheckpointMismatchError",
-    "read_torch_state_dict",
     "load_torch_checkpoint",
     "convert_checkpoint",
     "infer_network",
@@ -43,14 +47,7 @@ __all__ = [
 ]
 
 NETWORKS = tuple(OFFICIAL_NETWORKS)
-#: Buffers of the official state_dicts that have no counterpart in our models.
-#: How many keys of each kind a mismatch message lists.
-
 _FILE_NETWORK = re.compile(r"_net_([GDE])\.(pth|pt)$")
-
-
-class CheckpointError(ValueError):
-    """A checkpoint file cannot be read (missing torch, truncated, not a state_dict)."""
 
 
 class CheckpointMismatchError(CheckpointError):
@@ -58,83 +55,8 @@ class CheckpointMismatchError(CheckpointError):
 
 
 # ---------------------------------------------------------------------------------------------
-# Reading
-# ---------------------------------------------------------------------------------------------
-def _import_torch():
-    try:
-        import torch
-    except ImportError as e:
-        raise ImportError(
-            "reading PyTorch .pth checkpoints needs the 'torch' package, which is not installed; "
-            "install the extra with `pip install 'dagan-tf[torch]'` (or a CPU wheel: "
-            "`pip install torch --index-url https://download.pytorch.org/whl/cpu`), "
-            "or pass a state dict of numpy arrays instead of a file"
-        ) from e
-    return torch
-
-
-def _unwrap(obj: Any, source: str) -> Mapping[str, Any]:
-    """The state dict inside what torch.load returned (plain, or under 'state_dict' / 'model')."""
-    if isinstance(obj, Mapping) and "state_dict" in obj and isinstance(obj["state_dict"], Mapping):
-        obj = obj["state_dict"]
-    if not isinstance(obj, Mapping) or not obj or not all(isinstance(k, str) for k in obj):
-        raise CheckpointError(
-            f"{source} does not hold a state_dict (a mapping of parameter names to tensors) but a "
-            f"{type(obj).__name__}; the official checkpoints are `torch.save(net.state_dict())` files"
-        )
-    bad = [k for k, v in obj.items() if not hasattr(v, "shape")]
-    if bad:
-        raise CheckpointError(f"{source}: entries {bad[:MAX_LISTED]} of the state_dict are not tensors")
-    # checkpoints saved from a DataParallel wrapper carry a 'module.' prefix on every key
-    if all(k.startswith("module.") for k in obj):
-        obj = {k[len("module."):]: v for k, v in obj.items()}
-    return obj
-
-
-def read_torch_state_dict(path: str | os.PathLike) -> dict[str, Any]:
-    """Read a `.pth` file into `{key: torch.Tensor}` on the CPU (safe loading: tensors only).
-
-    Raises FileNotFoundError for a missing file, ImportError without torch and CheckpointError for a
-    truncated file or one that is not a saved state_dict.
-    """
-    path = os.fspath(path)
-    if not os.path.isfile(path):
-        raise FileNotFoundError(f"checkpoint file not found: {path}")
-    torch = _import_torch()
-    size = os.path.getsize(path)
-    try:
-        obj = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as e:  # torch raises RuntimeError, UnpicklingError, EOFError, ... by format
-        reason = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-        raise CheckpointError(
-            f"cannot read checkpoint {path} ({size} bytes): it is truncated or not a PyTorch "
-            f"state_dict saved with torch.save ({type(e).__name__}: {reason})"
-        ) from e
-    return dict(_unwrap(obj, path))
-
-
-def _as_numpy(value) -> np.ndarray:
-    if hasattr(value, "detach"):  # torch.Tensor
-        value = value.detach().cpu()
-        if value.is_floating_point():
-            value = value.float()
-        return value.numpy()
-    return np.asarray(value)
-
-
-# ---------------------------------------------------------------------------------------------
 # Loading
 # ---------------------------------------------------------------------------------------------
-def _to_keras(array: np.ndarray, kind: str) -> np.ndarray:
-    if kind == "conv":
-        return np.transpose(array, (2, 3, 1, 0))  # OIHW -> HWIO
-    if kind == "dense":
-        return np.transpose(array)  # (out, in) -> (in, out)
-    if kind == "vector":
-        return array
-    raise ValueError(f"unknown weight kind {kind!r} in the official weight layout")
-
-
 def load_torch_checkpoint(model, path_or_state_dict, network: str = "G"):
     """Load an official DAGAN state_dict into `model` (built by build_generator/discriminator/encoder).
 
@@ -149,7 +71,7 @@ def load_torch_checkpoint(model, path_or_state_dict, network: str = "G"):
         state_dict = read_torch_state_dict(source)
     else:
         source = "<state_dict>"
-        state_dict = dict(_unwrap(path_or_state_dict, source))
+        state_dict = state_dict_of(path_or_state_dict, source)
 
     comparison = compare_state_dict(model, state_dict, network)
     if not comparison.fits:
@@ -195,17 +117,8 @@ def assign_state_dict(comparison: StateDictComparison, state_dict: Mapping[str, 
     """Assign every matching key's tensor to its variable; return the keys assigned."""
     for key in comparison.matching:
         variable, kind = comparison.layout[key]
-        variable.assign(_to_keras(_as_numpy(state_dict[key]), kind).astype(variable.dtype))
+        variable.assign(to_keras_layout(as_numpy(state_dict[key]), kind).astype(variable.dtype))
     return list(comparison.matching)
-
-
-def to_torch_layout(array: np.ndarray, kind: str) -> np.ndarray:
-    """One of our weights in the official tensor's layout (the inverse of the conversion)."""
-    if kind == "conv":
-        return np.transpose(array, (3, 2, 0, 1))  # HWIO -> OIHW
-    if kind == "dense":
-        return np.transpose(array)
-    return array
 
 
 # ---------------------------------------------------------------------------------------------
@@ -238,9 +151,9 @@ def convert_checkpoint(config, checkpoint_path: str | os.PathLike, out_path: str
     network = network or infer_network(checkpoint_path)
     progress = None
     if verbose:
-        import keras
+        from dagan_tf.progress import progress_bar
 
-        progress = keras.utils.Progbar(4, unit_name="stage")
+        progress = progress_bar(4, "stage")
     state_dict = read_torch_state_dict(checkpoint_path)
     if progress is not None:
         progress.update(1)

@@ -2,9 +2,10 @@
 
     ds = build_dataset(cfg, "train", batch_size=cfg.batchSize)
     for batch in ds:  # {'label': (N, H, W) int32, 'instance': (N, H, W) int32, 'image': (N, H, W, 3), 'path'}
-        seg = dagan_tf.semantic.semantic_map(batch["label"], batch.get("instance"), cfg)
+        seg = SemanticPreprocessor.from_dagan_config(cfg)(batch)  # dagan_tf.models
 
-Label maps travel as integers; the one-hot and edge map are built in the model's graph (semantic.py).
+Label maps travel as the integers their files hold; the class ids, one-hot and edge map are built in
+the model's graph (`models.SemanticPreprocessor`).
 A bad file found while iterating surfaces as a TensorFlow error; `data_error_from(error)` returns the
 DataError naming the file (errors.py).
 
@@ -13,20 +14,25 @@ rule), layouts.py (finding and pairing files), loading.py (PIL, as the reference
 (tf.data), transforms.py (preprocess modes, crop, flip), images.py, errors.py, demo.py.
 """
 
-from dagan_tf.data.errors import DataError, data_error_from  # noqa: F401
-from dagan_tf.data.layouts import DatasetFiles, phase_folder  # noqa: F401
-from dagan_tf.data.loading import load_example  # noqa: F401
-from dagan_tf.data.pipeline import build_dataset  # noqa: F401
-from dagan_tf.data.registry import DATASET_MODES, dataset_files, map_label_values  # noqa: F401
+import importlib
 
-__all__ = [
-    "DATASET_MODES",
-    "DataError",
-    "DatasetFiles",
-    "build_dataset",
-    "data_error_from",
-    "dataset_files",
-    "load_example",
-    "map_label_values",
-    "phase_folder",
-]
+#: Public names -> their module. Resolved on first use (PEP 562), so importing a light module of this
+#: package (registry, layouts, demo: what `dagan_tf.config` needs) does not load TensorFlow.
+_EXPORTS = {
+    "DATASET_MODES": "registry",
+    "DataError": "errors",
+    "DatasetFiles": "layouts",
+    "build_dataset": "pipeline",
+    "data_error_from": "errors",
+    "dataset_files": "registry",
+    "load_example": "loading",
+    "phase_folder": "layouts",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name):
+    if name not in _EXPORTS:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(importlib.import_module(f"{__name__}.{_EXPORTS[name]}"), name)

@@ -115,6 +115,6 @@ def ensure_demo_cache(*, progress: bool = True) -> str:
 
 
 def _progress_bar(total: int):
-    from keras.utils import Progbar
+    from dagan_tf.progress import progress_bar
 
-    return Progbar(total, unit_name="scene")
+    return progress_bar(total, "scene")

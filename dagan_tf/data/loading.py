@@ -1,9 +1,9 @@
 """Loading one example as the reference does (NumPy / PIL; runs inside tf.numpy_function).
 
 Follows `pix2pix_dataset.py`: label maps are read as integers (modes L, P, I;16, I), checked against
-`label_nc`, mapped to class ids with the dataset's label-value rule (registry.py: 255 -> `label_nc`
-(dontcare); ADE20K subtracts 1 and maps the unlabeled 0 to `label_nc`) and resized with
-`Image.NEAREST`. Instance maps are read as integers (8-bit for COCO, 16/32-bit for Cityscapes).
+`label_nc` by the dataset's label-value rule (registry.py: a class, or dontcare with
+`contain_dontcare_label`) and resized with `Image.NEAREST`; they stay file values (the model's
+`SemanticPreprocessor` maps them to class ids, after the crop as in the reference). Instance maps are read as integers (8-bit for COCO, 16/32-bit for Cityscapes).
 Photos are read upright (EXIF), 16-bit ones scaled to 8 bits (images.py), converted to RGB, refused
 when their size differs from the label map's (unless `resize_mismatched_photos`), and resized with
 `Image.BICUBIC`. Every failure is a DataError naming the file at fault.
@@ -21,14 +21,14 @@ from dagan_tf.data.images import open_image, read_photo
 __all__ = ["check_label_values", "load_example"]
 
 #: PIL modes that hold one integer per pixel (label and instance maps).
-_INTEGER_MODES = ("L", "P", "1", "I", "I;16", "I;16L", "I;16B", "I;16N")
+INTEGER_MODES = ("L", "P", "1", "I", "I;16", "I;16L", "I;16B", "I;16N")
 
 
 def _open_integer_map(path: str, kind: str) -> Image.Image:
     img = open_image(path, kind)
-    if img.mode not in _INTEGER_MODES:
+    if img.mode not in INTEGER_MODES:
         raise DataError(f"{kind} file {path} has PIL mode {img.mode!r} ({len(img.getbands())} channels); "
-                        f"a {kind} map must hold one integer per pixel (modes {', '.join(_INTEGER_MODES)})")
+                        f"a {kind} map must hold one integer per pixel (modes {', '.join(INTEGER_MODES)})")
     return img
 
 
@@ -52,13 +52,15 @@ def _all_values_valid(raw: np.ndarray, config, rule: registry.LabelValues) -> bo
 def check_label_values(raw: np.ndarray, config, path: str) -> None:
     """Raise DataError naming `path` if the file holds values that are neither a class nor dontcare."""
     label_nc = config.label_nc
-    rule = registry.get(config.dataset_mode).label_values
+    rule = registry.label_values(config)
     if raw.size == 0 or _all_values_valid(raw, config, rule):
         return
     values = _distinct_values(raw)
-    mapped = registry.map_label_values(values, config)
-    highest = label_nc if config.contain_dontcare_label else label_nc - 1
-    bad = values[(mapped > highest) | (mapped < 0)]
+    low, high = rule.class_value_range(label_nc)
+    is_class = (values >= low) & (values <= high)
+    # with contain_dontcare_label the value of class id label_nc is the dontcare channel too
+    is_dontcare = np.isin(values, rule.dontcare_values) | (values == label_nc + rule.shift)
+    bad = values[~is_class & ~(is_dontcare & config.contain_dontcare_label)]
     if bad.size == 0:
         return
     dontcare = rule.dontcare_values[0]
@@ -67,7 +69,6 @@ def check_label_values(raw: np.ndarray, config, path: str) -> None:
         raise DataError(f"label file {path}: {n_dontcare} pixels have the value {dontcare} ({rule.dontcare_meaning}), "
                         "but contain_dontcare_label is false; set contain_dontcare_label: true or fix the file")
     shown = ", ".join(str(int(v)) for v in bad[:10]) + (" ..." if len(bad) > 10 else "")
-    low, high = rule.class_value_range(label_nc)
     extra = f", {dontcare} = dontcare" if config.contain_dontcare_label else ""
     raise DataError(f"label file {path}: {int(np.count_nonzero(np.isin(raw, bad)))} pixels have values {shown} "
                     f"that are not classes (label_nc = {label_nc}: file values {low}..{high}{extra}); "
@@ -77,7 +78,7 @@ def check_label_values(raw: np.ndarray, config, path: str) -> None:
 def load_example(config, label_path: str, image_path: str, instance_path: str | None, is_train: bool) -> dict:
     """One example, decoded and resized as the reference's loader does, before the crop and flip.
 
-    Returns NumPy arrays: 'label' int32 (H, W) class ids, 'image' uint8 (H, W, 3), and 'instance' int32
+    Returns NumPy arrays: 'label' int32 (H, W) file values (`models.SemanticPreprocessor` maps them), 'image' uint8 (H, W, 3), and 'instance' int32
     (H, W) when `instance_path` is given. Photos are read upright and 16-bit ones scaled (images.py).
     Raises DataError naming the file for unreadable files, label values that are no class, a photo whose
     size differs from its label map's (naming both files and sizes; unless `resize_mismatched_photos`),
@@ -85,7 +86,7 @@ def load_example(config, label_path: str, image_path: str, instance_path: str | 
     """
     label_img = _open_integer_map(label_path, "label")
     check_label_values(np.asarray(label_img), config, label_path)
-    label = registry.map_label_values(transforms.resize_for_mode(label_img, config, is_train, Image.NEAREST), config)
+    label = np.asarray(transforms.resize_for_mode(label_img, config, is_train, Image.NEAREST)).astype(np.int32)
 
     image_img = read_photo(image_path)  # 8-bit RGB, EXIF orientation applied, 16-bit scaled
     if image_img.size != label_img.size and not config.resize_mismatched_photos:

@@ -66,11 +66,6 @@ _LOADER_CALLS = _LoaderCalls()
 atexit.register(_LOADER_CALLS.close)
 
 
-def _label_pad_value(config) -> int:
-    """What the reference's zero padding (PIL crop past the border) becomes after the value mapping."""
-    return int(registry.map_label_values(np.zeros((1,), np.uint8), config)[0])
-
-
 def _loader(config, is_train: bool, with_instance: bool):
     """The tf.data map function: paths -> {'label' int32, 'image' uint8, 'path'[, 'instance' int32]},
     decoded and resized by `load_example` in a `tf.numpy_function`."""
@@ -110,12 +105,12 @@ def _cropper(config, is_train: bool, with_instance: bool):
     for label, instance and photo) and scaled to [-1, 1]."""
     window = transforms.crop_hw(config) if transforms.uses_crop(config) else None
     out_h, out_w = transforms.output_hw(config)
-    label_pad = _label_pad_value(config)
 
     def crop_flip(ex, seed):
         y0, x0, flip = transforms.crop_params(seed, tf.shape(ex["label"]), window or (0, 0), is_train,
                                               flip=not config.no_flip)
-        label = transforms.crop_and_flip(ex["label"], y0, x0, window, flip, label_pad)
+        # file values: the reference's zero padding (PIL crop past the border) is a 0 in the file too
+        label = transforms.crop_and_flip(ex["label"], y0, x0, window, flip, 0)
         image = transforms.normalize_image(transforms.crop_and_flip(ex["image"], y0, x0, window, flip, 0))
         out = {"label": tf.ensure_shape(label, [out_h, out_w]),
                "image": tf.ensure_shape(image, [out_h, out_w, 3])}
@@ -131,7 +126,7 @@ def _cropper(config, is_train: bool, with_instance: bool):
 def build_dataset(config, phase: str, *, batch_size: int | None = None, shuffle: bool | None = None) -> tf.data.Dataset:
     """The examples of `config` for `phase` ('train', 'val' or 'test') as a tf.data.Dataset.
 
-    Elements are dicts: 'label' int32 (H, W), 'instance' int32 (H, W) unless `config.no_instance`,
+    Elements are dicts: 'label' int32 (H, W) file values, 'instance' int32 (H, W) unless `config.no_instance`,
     'image' float32 (H, W, 3) in [-1, 1], 'path' (the photo's path, a string); with `batch_size`, each
     gets a leading batch axis. Training crops and `fixed` outputs are (H, W) = `config.image_hw`.
 

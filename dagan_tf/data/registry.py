@@ -6,10 +6,10 @@ its extra config rule. Adding a dataset is adding one entry to `_MODES`; `DATASE
 config accepts) is derived from it.
 
 The label-value rule is declarative (a shift and the file values that mean dontcare) and is applied
-by ONE function, `_class_ids`, written with operations NumPy and TensorFlow share (`-`, `equal`,
-`where`): the data pipeline calls it with NumPy (`map_label_values`), the serving graph with
-TensorFlow (`map_label_values_tf`), so the two cannot drift apart (tests/test_registry.py checks
-every file value 0..255 of every mode).
+by ONE method per direction, `LabelValues.class_ids` (file values -> ids, written with operations
+NumPy and `keras.ops` share) and `LabelValues.file_values` (ids -> values). Data travels as file
+values; `models.SemanticPreprocessor` maps them in the model's graph. This module imports no
+TensorFlow, so `dagan_tf.config` (which validates `dataset_mode` against it) stays light.
 """
 
 from __future__ import annotations
@@ -19,22 +19,22 @@ import difflib
 from typing import Callable
 
 import numpy as np
-import tensorflow as tf
 
 from dagan_tf.data import layouts
-from dagan_tf.data.demo import DEMO_CLASSES, THING_CLASSES
+from dagan_tf.data.scenes import DEMO_CLASS_COLOURS, DEMO_CLASSES, THING_CLASSES
 from dagan_tf.data.errors import DataError
 
-__all__ = ["DATASET_MODES", "DatasetMode", "LabelValues", "class_names", "dataset_files", "get",
-           "label_values_from_class_ids", "map_label_values", "map_label_values_tf", "valid_values_text"]
+__all__ = ["DATASET_MODES", "DatasetMode", "LabelValues", "class_names", "dataset_files", "get", "label_values"]
 
 
 @dataclasses.dataclass(frozen=True)
 class LabelValues:
     """How label files store classes: class id = file value - `shift`; each of `dontcare_values` -> `label_nc`.
 
-    `dontcare_values[0]` is the value written back for `label_nc` (label_values_from_class_ids);
-    `dontcare_meaning` says what it stands for in error messages.
+    The one definition of the rule in both directions: `class_ids` (file values -> ids, applied by
+    `models.SemanticPreprocessor` in every model's graph, and with NumPy where a picture needs ids) and
+    `file_values` (ids -> the values a file or client holds). `dontcare_values[0]` is the value written
+    back for `label_nc`; `dontcare_meaning` says what it stands for in error messages.
     """
 
     shift: int = 0
@@ -44,6 +44,29 @@ class LabelValues:
     def class_value_range(self, label_nc: int) -> tuple[int, int]:
         """The lowest and highest file value that is a class (not dontcare)."""
         return self.shift, label_nc - 1 + self.shift
+
+    def class_ids(self, values, label_nc: int, xp=np):
+        """File values -> class ids with the array module `xp` (NumPy, or `keras.ops` in a graph):
+        `v - shift`, and each dontcare value -> `label_nc`. Integer `values` of any width; int32 out."""
+        raw = xp.cast(values, "int32") if xp is not np else np.asarray(values).astype(np.int32)
+        ids = raw - self.shift if self.shift else raw
+        for value in self.dontcare_values:
+            ids = xp.where(xp.equal(raw, value), label_nc, ids)
+        return ids
+
+    def file_values(self, ids, label_nc: int) -> np.ndarray:
+        """Class ids -> file values (NumPy): `label_nc` -> `dontcare_values[0]`, the others + `shift`."""
+        ids = np.asarray(ids, np.int32)
+        return np.where(ids == label_nc, self.dontcare_values[0], ids + self.shift).astype(np.int32)
+
+    def valid_values_text(self, label_nc: int, contain_dontcare_label: bool) -> str:
+        """The file values a label map may hold, for messages: '0..4, 5 or 255 = dontcare'."""
+        low, high = self.class_value_range(label_nc)
+        text = f"{low}..{high}"
+        if contain_dontcare_label:
+            values = [str(v) for v in sorted({*self.dontcare_values, label_nc + self.shift})]
+            text += f", {', '.join(values[:-1])} or {values[-1]} = dontcare"
+        return text
 
 
 #: The reference's rule (pix2pix_dataset.py): 255 -> label_nc.
@@ -84,6 +107,8 @@ class DatasetMode:
         has_instances: False when the dataset has no instance maps (`no_instance: true` is required).
         class_names: class names by id, when known (used where `label_nc` equals their number).
         thing_classes: the countable ones among them (one instance per object).
+        class_colours: label-map colours by class id that read as the classes (the demo's), used where
+            `label_nc` equals their number; other datasets keep the reference's palette.
         draws_scenes: the data is the procedural demo (demo.render_scene): examples for int8
             calibration are drawn rather than read (export/tflite.py).
         config_problem: `config -> (key, message)` for a config this dataset cannot use, else None
@@ -96,6 +121,7 @@ class DatasetMode:
     has_instances: bool = True
     class_names: tuple[str, ...] = ()
     thing_classes: tuple[str, ...] = ()
+    class_colours: tuple[tuple[int, int, int], ...] = ()
     draws_scenes: bool = False
     config_problem: Callable[..., tuple[str, str] | None] = _no_config_problem
 
@@ -122,7 +148,7 @@ _MODES = {mode.name: mode for mode in (
     DatasetMode("custom", layouts.find_custom, class_names=DEMO_CLASSES, thing_classes=THING_CLASSES,
                 config_problem=_custom_config_problem),
     DatasetMode("demo", layouts.find_demo, class_names=DEMO_CLASSES, thing_classes=THING_CLASSES,
-                draws_scenes=True),
+                class_colours=DEMO_CLASS_COLOURS, draws_scenes=True),
 )}
 
 #: Every `dataset_mode` the config accepts, in the registry's order.
@@ -153,49 +179,9 @@ def dataset_files(config, phase: str) -> layouts.DatasetFiles:
     return get(config.dataset_mode).files(config, phase)
 
 
-# ------------------------------------------------------------------------------------------------
-# The label-value rule: one definition, applied with NumPy (data) and TensorFlow (serving graph)
-# ------------------------------------------------------------------------------------------------
-def _class_ids(raw, rule: LabelValues, label_nc: int, xp):
-    """File values -> class ids with the array module `xp` (numpy or tensorflow); `raw` is int32."""
-    ids = raw - rule.shift if rule.shift else raw
-    for value in rule.dontcare_values:
-        ids = xp.where(xp.equal(raw, value), label_nc, ids)
-    return ids
-
-
-def map_label_values(raw, config) -> np.ndarray:
-    """File values -> class ids (int32, NumPy): 255 -> label_nc; ADE20K: v - 1, and 0 (unlabeled) -> label_nc.
-
-    ADE20K files hold no 255; this maps it to label_nc too (the reference would turn it into 149).
-    """
-    raw = np.asarray(raw).astype(np.int32)
-    rule = get(config.dataset_mode).label_values
-    return np.asarray(_class_ids(raw, rule, config.label_nc, np), np.int32)
-
-
-def map_label_values_tf(label, config) -> tf.Tensor:
-    """`map_label_values` in the graph: label-file values (any integer dtype) -> class ids int32."""
-    raw = tf.cast(label, tf.int32)
-    return _class_ids(raw, get(config.dataset_mode).label_values, config.label_nc, tf)
-
-
-def label_values_from_class_ids(ids, config) -> np.ndarray:
-    """The inverse (NumPy): class ids -> the file values; `label_nc` -> 255 (ADE20K: 0), ADE20K ids + 1."""
-    ids = np.asarray(ids, np.int32)
-    rule = get(config.dataset_mode).label_values
-    return np.where(ids == config.label_nc, rule.dontcare_values[0], ids + rule.shift).astype(np.int32)
-
-
-def valid_values_text(config) -> str:
-    """The file values a label map may hold, for messages: '0..4, 5 or 255 = dontcare'."""
-    rule = get(config.dataset_mode).label_values
-    low, high = rule.class_value_range(config.label_nc)
-    text = f"{low}..{high}"
-    if config.contain_dontcare_label:
-        values = [str(v) for v in sorted({*rule.dontcare_values, config.label_nc + rule.shift})]
-        text += f", {', '.join(values[:-1])} or {values[-1]} = dontcare"
-    return text
+def label_values(config) -> LabelValues:
+    """The label-value rule of `config.dataset_mode`."""
+    return get(config.dataset_mode).label_values
 
 
 def class_names(config) -> tuple[list[str], set[str]]:

@@ -17,12 +17,15 @@ import dataclasses
 import numpy as np
 from PIL import Image
 
-__all__ = ["DEMO_CLASSES", "THING_CLASSES", "render_scene"]
+__all__ = ["DEMO_CLASSES", "DEMO_CLASS_COLOURS", "THING_CLASSES", "render_scene"]
 
 #: Class ids are positions in this tuple (label_nc = 8).
 DEMO_CLASSES = ("sky", "cloud", "mountain", "water", "grass", "tree", "sand", "road")
 #: Classes whose connected things get their own instance id.
 THING_CLASSES = ("cloud", "tree")
+#: Label-map colours that read as the classes (results pages, the paint page's palette), by class id.
+DEMO_CLASS_COLOURS = ((135, 190, 235), (245, 245, 245), (135, 115, 100), (25, 65, 140), (95, 170, 60),
+                      (25, 95, 40), (225, 205, 150), (110, 110, 115))
 
 SKY, CLOUD, MOUNTAIN, WATER, GRASS, TREE, SAND, ROAD = range(len(DEMO_CLASSES))
 #: Instance id of thing k of class c (Cityscapes' convention).

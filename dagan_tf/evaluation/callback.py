@@ -57,7 +57,7 @@ class PeriodicEvaluation(keras.callbacks.Callback):
 
     def evaluate_now(self) -> dict:
         """Generate, compute and return `{'val_fid': ..., ['val_miou', 'val_accuracy']}`."""
-        from dagan_tf.evaluation.evaluate import raw_label_values, score_rule_for
+        from dagan_tf.evaluation.evaluate import score_rule_for
         from dagan_tf.evaluation.fid import InceptionFeatures, activation_statistics, frechet_distance
         from dagan_tf.evaluation.scores import confusion_matrix, segmentation_scores
         from dagan_tf.visualize import to_uint8_truncated
@@ -72,7 +72,7 @@ class PeriodicEvaluation(keras.callbacks.Callback):
             if self._real_stats is None:
                 real_feats.append(self._features(to_uint8_truncated(batch["image"].numpy())))
             if self.segmenter is not None:
-                truth = self.segmenter.ground_truth(raw_label_values(batch["label"].numpy(), self.config))
+                truth = self.segmenter.ground_truth(batch["label"].numpy())  # file values
                 counts = confusion_matrix(truth, self.segmenter.predict(fake), self.segmenter.num_classes)
                 hist = counts if hist is None else hist + counts
         if self._real_stats is None:

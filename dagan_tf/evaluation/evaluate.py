@@ -10,8 +10,8 @@ is generated (`on_example`), in batches of `batch_size`:
   photos' statistics are read, not computed (KID still needs their features and computes them).
 - mIoU / accuracy: the segmenter (see `dagan_tf.evaluation.segmenters`) predicts class ids of each generated
   image at its resolution; the ground truth is the test label map at the same size (nearest resize, as the
-  pipeline), turned back into the label file's values and then into the segmenter's classes by its
-  `ground_truth` (e.g. Cityscapes ids -> 19 train ids, 255 elsewhere). One confusion matrix over the set,
+  pipeline; the label file's values, as the data pipeline yields them) turned into the segmenter's
+  classes by its `ground_truth` (e.g. Cityscapes ids -> 19 train ids, 255 elsewhere). One confusion matrix over the set,
   scored by the rule of the segmenter's own evaluation script (`scores.py`).
 `metrics.json` (beside the page's `index.html`) holds the values, the protocol, package versions and the
 SHA-256 of every weight file used; the page gains a metrics section.
@@ -25,20 +25,13 @@ import platform
 
 import numpy as np
 
-from dagan_tf.data import registry as dataset_registry
 from dagan_tf.files import atomic_path
 
-__all__ = ["METRICS", "evaluate", "format_metrics_table", "raw_label_values", "score_rule_for"]
+__all__ = ["METRICS", "evaluate", "format_metrics_table", "score_rule_for"]
 
 METRICS = ("fid", "kid", "miou", "acc")
 #: The evaluation script each default segmenter's numbers follow (see scores.py).
 _SCORE_RULE_BY_SEGMENTER = {"drn_d_105": "drn", "upernet101": "mit_semseg", "deeplabv2_resnet101": "deeplab"}
-
-
-def raw_label_values(class_ids: np.ndarray, config) -> np.ndarray:
-    """The inverse of `data.map_label_values`: class ids -> the values the label files hold
-    (label_nc -> 255, or 0 for ADE20K; ADE20K classes + 1)."""
-    return dataset_registry.label_values_from_class_ids(class_ids, config)
 
 
 def score_rule_for(segmenter) -> str:
@@ -91,7 +84,7 @@ class _Streamer:
             from dagan_tf.evaluation.scores import confusion_matrix
 
             pred = np.asarray(self.segmenter.predict(fakes))
-            truth = np.asarray(self.segmenter.ground_truth(raw_label_values(labels, self.config)))
+            truth = np.asarray(self.segmenter.ground_truth(labels))  # file values, as the segmenter's scripts read
             hist = confusion_matrix(truth, pred, self.segmenter.num_classes)
             self.hist = hist if self.hist is None else self.hist + hist
 

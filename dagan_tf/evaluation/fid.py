@@ -103,9 +103,9 @@ class InceptionFeatures:
 
     def of_files(self, files: Sequence[str], progress: bool = True) -> np.ndarray:
         """Features of image files (read as pytorch-fid: PIL, RGB), with a progress bar."""
-        import keras
+        from dagan_tf.progress import progress_bar
 
-        bar = keras.utils.Progbar(len(files), unit_name="image", verbose=1 if progress else 0)
+        bar = progress_bar(len(files), "image", verbose=progress)
         out = np.empty((len(files), self.dims), dtype=np.float64)
         for start in range(0, len(files), self.batch_size):
             chunk = [_read_rgb(f) for f in files[start:start + self.batch_size]]

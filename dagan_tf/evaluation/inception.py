@@ -173,9 +173,9 @@ def load_inception_state_dict(model: keras.Model, state_dict: Mapping[str, objec
     Every variable of `model` must be found; official keys of blocks beyond the model's last block are
     skipped (a 64-dims model uses only the stem). Raises ValueError naming missing keys or bad shapes.
     """
-    from dagan_tf.convert.torch_checkpoint import _as_numpy
+    from dagan_tf.torch_io import as_numpy
 
-    arrays = {k: _as_numpy(v) for k, v in state_dict.items()}
+    arrays = {k: as_numpy(v) for k, v in state_dict.items()}
     missing, bad_shape = [], []
     for layer in model.layers:
         if isinstance(layer, keras.layers.Conv2D):

@@ -97,7 +97,7 @@ def load_fid_inception(weights: str | os.PathLike | None = None, dims: Sequence[
     model = build_fid_inception(dims)
     if not path.endswith((".pth", ".pt")):
         raise ValueError(f"--inception-weights {path}: expected pytorch-fid's .pth or a converted .weights.h5")
-    from dagan_tf.convert.torch_checkpoint import read_torch_state_dict
+    from dagan_tf.torch_io import read_torch_state_dict
 
     load_inception_state_dict(model, read_torch_state_dict(path))
     return model, path

@@ -8,12 +8,10 @@ are left out (the assert-free, fixed-size variant of `serving.build_serving_func
 
 from __future__ import annotations
 
-import keras
-
-from dagan_tf.config import DAGANConfig
 from dagan_tf.export.extras import require_extra
 from dagan_tf.export.serving import build_serving_function
 from dagan_tf.files import atomic_path
+from dagan_tf.models.synthesizer import Synthesizer
 
 __all__ = ["DEFAULT_OPSET", "convert_to_onnx"]
 
@@ -22,8 +20,8 @@ DEFAULT_OPSET = 17
 _STANDARD_DOMAINS = ("", "ai.onnx")
 
 
-def convert_to_onnx(generator: keras.Model, config: DAGANConfig, out: str, opset: int = DEFAULT_OPSET) -> str:
-    """Write the generator's serving function as an ONNX model at `out`; returns `out`.
+def convert_to_onnx(synthesizer: Synthesizer, out: str, opset: int = DEFAULT_OPSET) -> str:
+    """Write the Synthesizer's serving function as an ONNX model at `out`; returns `out`.
 
     Raises ValueError naming the ops tf2onnx could not express in standard ONNX (it leaves them
     in the graph as TensorFlow ops, which no ONNX runtime can run), and MissingExtraError with the
@@ -33,7 +31,7 @@ def convert_to_onnx(generator: keras.Model, config: DAGANConfig, out: str, opset
 
     if opset < DEFAULT_OPSET:
         raise ValueError(f"opset={opset}: use opset {DEFAULT_OPSET} or newer")
-    serve = build_serving_function(generator, config, validate=False)
+    serve = build_serving_function(synthesizer, validate=False)
     model_proto, _ = tf2onnx.convert.from_function(serve, input_signature=list(serve.input_signature), opset=opset)
     foreign = sorted({f"{n.domain}:{n.op_type}" for n in model_proto.graph.node if n.domain not in _STANDARD_DOMAINS})
     if foreign:

@@ -16,11 +16,11 @@ from __future__ import annotations
 import os
 import re
 
-import keras
 import tensorflow as tf
 
 from dagan_tf.config import DAGANConfig, save_config
 from dagan_tf.export.serving import ServingModule
+from dagan_tf.models.synthesizer import Synthesizer
 from dagan_tf.files import atomic_path
 
 __all__ = ["DEFAULT_BASE_DIR", "export_saved_model", "next_version"]
@@ -37,7 +37,7 @@ def next_version(model_dir: str) -> int:
     return max(versions, default=0) + 1
 
 
-def export_saved_model(generator: keras.Model, config: DAGANConfig, out: str | None = None,
+def export_saved_model(synthesizer: Synthesizer, config: DAGANConfig, out: str | None = None,
                        name: str | None = None) -> str:
     """Write the serving SavedModel as the next version of a model folder; returns the version's folder.
 
@@ -56,7 +56,7 @@ def export_saved_model(generator: keras.Model, config: DAGANConfig, out: str | N
     if os.path.exists(out):  # a file named like the next version
         raise ValueError(f"export output {out} already exists and is no version folder; remove it")
     with atomic_path(out, what="SavedModel") as tmp:
-        module = ServingModule(generator, config, validate=True)
+        module = ServingModule(synthesizer, validate=True)
         tf.saved_model.save(module, tmp, signatures=module.signatures())
         os.makedirs(os.path.join(tmp, "assets.extra"), exist_ok=True)
         save_config(config, os.path.join(tmp, "assets.extra", "dagan_config.yaml"))

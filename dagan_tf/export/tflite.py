@@ -19,7 +19,6 @@ import os
 import re
 import tempfile
 
-import keras
 import numpy as np
 import tensorflow as tf
 from tensorflow.python.framework.convert_to_constants import convert_variables_to_constants_v2
@@ -28,14 +27,8 @@ from dagan_tf.config import DAGANConfig
 from dagan_tf.data import registry as dataset_registry
 from dagan_tf.export.extras import require_extra
 from dagan_tf.files import atomic_path
-from dagan_tf.export.serving import (
-    IMAGE,
-    INSTANCE,
-    LABEL,
-    SEED,
-    build_serving_function,
-    label_values_from_class_ids,
-)
+from dagan_tf.export.serving import IMAGE, INSTANCE, LABEL, SEED, build_serving_function, with_integer_one_hot
+from dagan_tf.models.synthesizer import Synthesizer
 
 __all__ = [
     "INT8_FLOAT_OPS",
@@ -58,13 +51,12 @@ INT8_FLOAT_OPS = ("MUL", "ADD")
 DEFAULT_CALIBRATION_EXAMPLES = 16
 
 
-def save_frozen_serving_model(generator: keras.Model, config: DAGANConfig, directory: str,
-                              batch: int | None = None) -> str:
+def save_frozen_serving_model(synthesizer: Synthesizer, directory: str, batch: int | None = None) -> str:
     """Write a variable-free SavedModel whose `serving_default` is the assert-free serving function
     (batch axis `batch`, or dynamic with None: LiteRT.js runs fixed shapes only)."""
     # integer one-hot: the int8 quantizer turns a float ONE_HOT into 0.5 everywhere; the int32 one
     # stays exact and only its cast to float is quantized (identical numbers in fp32 / fp16)
-    serve = build_serving_function(generator, config, validate=False, semantic_dtype="int32")
+    serve = build_serving_function(with_integer_one_hot(synthesizer), validate=False)
     concrete = serve.get_concrete_function()
     frozen = convert_variables_to_constants_v2(concrete)
     specs = [tf.TensorSpec([batch] + s.shape[1:], s.dtype, name=s.name) for s in serve.input_signature]
@@ -83,28 +75,25 @@ def save_frozen_serving_model(generator: keras.Model, config: DAGANConfig, direc
 def _demo_examples(config: DAGANConfig, count: int) -> list[dict]:
     """Procedural demo scenes drawn at the config's size (dagan_tf.data.demo), in file values."""
     from dagan_tf.data.demo import render_scene
+    from dagan_tf.data.registry import label_values
 
     h, w = config.image_hw
     examples = []
     for i in range(count):
         label, instance, _ = render_scene(np.random.default_rng((config.seed, 7, i)), h, w)
         ids = label.astype(np.int32) % config.label_nc  # demo classes are 0..7; fold them into a smaller label_nc
-        examples.append({"label": label_values_from_class_ids(ids, config), "instance": instance.astype(np.int32)})
+        examples.append({"label": label_values(config).file_values(ids, config.label_nc),
+                         "instance": instance.astype(np.int32)})
     return examples
 
 
 def _config_data_examples(config: DAGANConfig, count: int) -> list[dict]:
-    """The first `count` training examples of the config's own data (center crops, no flip)."""
+    """The first `count` training examples of the config's own data (center crops, no flip; file values)."""
     from dagan_tf.data import build_dataset
 
     ds = build_dataset(config.replace(no_flip=True), "train", batch_size=None, shuffle=False)
-    examples = []
-    for ex in ds.take(count):
-        item = {"label": label_values_from_class_ids(ex["label"].numpy(), config)}
-        if "instance" in ex:
-            item["instance"] = ex["instance"].numpy().astype(np.int32)
-        examples.append(item)
-    return examples
+    return [{key: ex[key].numpy().astype(np.int32) for key in ("label", "instance") if key in ex}
+            for ex in ds.take(count)]
 
 
 def representative_examples(config: DAGANConfig, count: int = DEFAULT_CALIBRATION_EXAMPLES) -> list[dict]:
@@ -183,9 +172,10 @@ def _convert(converter, quantize: str, int8_float_ops) -> bytes:
     return debugger.get_nondebug_quantized_model()
 
 
-def convert_to_tflite(generator: keras.Model, config: DAGANConfig, out: str, quantize: str = "none",
+def convert_to_tflite(synthesizer: Synthesizer, config: DAGANConfig, out: str, quantize: str = "none",
                       representative_data=None, int8_float_ops=INT8_FLOAT_OPS, batch: int | None = None) -> str:
-    """Convert the generator's serving function to a .tflite file at `out`; returns `out`.
+    """Convert the Synthesizer's serving function to a .tflite file at `out`; returns `out`.
+    `config`: where int8 calibration examples come from (`representative_examples`).
 
     quantize: 'none' (fp32), 'fp16' (float16 weights, float32 compute) or 'int8': int8 weights and
     int8 activations calibrated on `representative_data` (an iterable of dicts as
@@ -201,7 +191,7 @@ def convert_to_tflite(generator: keras.Model, config: DAGANConfig, out: str, qua
     if quantize not in QUANTIZE_MODES:
         raise ValueError(f"quantize={quantize!r} is not a TFLite mode; choose one of {', '.join(QUANTIZE_MODES)}")
     with tempfile.TemporaryDirectory(prefix="dagan_tflite_") as tmp:
-        saved = save_frozen_serving_model(generator, config, os.path.join(tmp, "frozen"), batch=batch)
+        saved = save_frozen_serving_model(synthesizer, os.path.join(tmp, "frozen"), batch=batch)
         flatbuffer = _convert(_converter(saved, config, quantize, representative_data, batch or 1),
                               quantize, int8_float_ops)
     check_builtin_ops(flatbuffer, where=f"TFLite model for {out}")

@@ -22,17 +22,48 @@ from dagan_tf.models.configured import NETWORK_KEYS, saved_dagan_config
 from dagan_tf.models.discriminator import DAGANDiscriminator, NLayerDiscriminator
 from dagan_tf.models.encoder import DAGANEncoder
 from dagan_tf.models.generator import DAGANGenerator
+from dagan_tf.torch_io import CheckpointError
 
-__all__ = ["CheckpointError", "NETWORK_KINDS", "check_generator_fits", "config_for_checkpoint", "load_network",
-           "network_kind"]
+__all__ = ["CheckpointError", "NETWORK_KINDS", "SHIPPED_GENERATORS", "check_generator_fits", "config_for_checkpoint",
+           "generator_file", "load_network", "network_kind", "shipped_generator_path"]
 
 NETWORK_KINDS = ("generator", "discriminator", "encoder")
+#: Generators that ship with the package (`dagan_tf/pretrained/<file>`), by the name `--checkpoint`,
+#: `Synthesizer.from_preset` and `dagan-tf paint` take. docs/demo_model.md is the demo's card.
+SHIPPED_GENERATORS = {"demo": "demo_net_G.keras"}
+_PRETRAINED_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "pretrained")
+#: The generator file of a run folder.
+RUN_GENERATOR = "latest_net_G.keras"
 #: What a saved `.keras` archive always holds (Keras 3's `saving_lib`).
 _KERAS_MEMBERS = ("config.json", "metadata.json")
 
 
-class CheckpointError(ValueError):
-    """A network file exists but cannot be used: invalid, unloadable, or the wrong network (the message names it)."""
+def shipped_generator_path(name: str) -> str:
+    """The file of the shipped generator `name` (SHIPPED_GENERATORS); FileNotFoundError naming it when
+    this installation lacks the file."""
+    path = os.path.join(_PRETRAINED_DIR, SHIPPED_GENERATORS[name])
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f"the shipped generator '{name}' is missing from this installation ({path}); "
+                                "reinstall dagan-tf")
+    return path
+
+
+def generator_file(checkpoint) -> str:
+    """The generator `.keras` file `checkpoint` names: a file path itself; a run folder's
+    `latest_net_G.keras`; else a shipped generator's name ('demo'). A file wins over a name, a name
+    over a folder without a generator (so a folder called `demo` does not hide the shipped model).
+    Raises FileNotFoundError naming the path and the shipped names."""
+    text = os.fspath(checkpoint)
+    if os.path.isfile(text):
+        return text
+    in_folder = os.path.join(text, RUN_GENERATOR)
+    if os.path.isdir(text) and os.path.isfile(in_folder):
+        return in_folder
+    if text in SHIPPED_GENERATORS:
+        return shipped_generator_path(text)
+    where = f"{text} is a folder without {RUN_GENERATOR}" if os.path.isdir(text) else f"{text} does not exist"
+    raise FileNotFoundError(f"generator checkpoint not found: {where} (give a .keras file, a run folder or a "
+                            f"shipped generator's name: {', '.join(SHIPPED_GENERATORS)})")
 
 
 def network_kind(model: keras.Model) -> str:
@@ -101,7 +132,8 @@ def load_network(path, kind: str | None = None, purpose: str = "") -> keras.Mode
 
 def config_for_checkpoint(path, config_path=None, overrides: Mapping[str, Any] | None = None,
                           kind: str = "generator") -> DAGANConfig:
-    """The config to use a saved network with: the one the file carries, or `config_path`'s
+    """The config to use a saved network with (`path`: for a generator, what `generator_file` takes):
+    the one the file carries, or `config_path`'s
     (`--config`) data keys with the file's network keys, and `overrides` (`--set`) on top.
 
     The network keys (NETWORK_KEYS[kind]: sizes, ngf, norms...) always come from the file; an
@@ -109,8 +141,8 @@ def config_for_checkpoint(path, config_path=None, overrides: Mapping[str, Any] |
     (dagan-tf 0.1, plain functional models) needs `config_path`, which is then used as it is.
     Raises FileNotFoundError, CheckpointError (not a valid `.keras` file) or ConfigError.
     """
-    path = os.fspath(path)
     from_file = None if config_path is None else load_config(config_path, overrides)  # its errors first
+    path = generator_file(path) if kind == "generator" else os.fspath(path)
     if not os.path.isfile(path):
         raise FileNotFoundError(f"{kind} checkpoint not found: {path}")
     saved = None

@@ -153,14 +153,3 @@ def build_network(config, network: str) -> keras.Model:
 def official_weight_layout(model: keras.Model, network: str) -> dict:
     """`{official state_dict key: (keras variable, kind)}` for network 'G', 'D' or 'E'."""
     return official_network(network).layout(model)
-
-
-def torch_shape(variable, kind: str) -> tuple:
-    """The shape the official tensor has for one of our variables."""
-    shape = tuple(int(s) for s in variable.shape)
-    if kind == "conv":
-        kh, kw, cin, cout = shape
-        return (cout, cin, kh, kw)
-    if kind == "dense":
-        return (shape[1], shape[0])
-    return shape

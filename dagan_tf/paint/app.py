@@ -1,6 +1,6 @@
 """`dagan-tf paint`: a batch-1 TFLite generator + the paint site + a local server.
 
-    session = start_paint("G.keras", config, quantize="int8", port=0)
+    session = start_paint("G.keras", config, quantize="int8", port=0)   # or start_paint(): the shipped demo
     print(session.banner()); session.server.wait()
 
 Given a generator `.keras` file, the model is exported once (TFLite, fixed batch 1, as the page
@@ -29,8 +29,19 @@ _STAMP_FILE = "model.json"
 
 
 def default_site_dir(checkpoint) -> pathlib.Path:
-    """`paint_site/` beside the checkpoint (i.e. in its run folder)."""
-    return pathlib.Path(os.fspath(checkpoint)).resolve().parent / "paint_site"
+    """`paint_site/` beside the checkpoint (i.e. in its run folder); for a generator shipped with the
+    package (which may be read-only), `$XDG_CACHE_HOME/dagan_tf/paint/<name>` (`~/.cache/...`)."""
+    from dagan_tf.models.loading import SHIPPED_GENERATORS, shipped_generator_path
+
+    path = pathlib.Path(os.fspath(checkpoint)).resolve()
+    for name in SHIPPED_GENERATORS:
+        try:
+            if path == pathlib.Path(shipped_generator_path(name)).resolve():
+                cache = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+                return pathlib.Path(cache) / "dagan_tf" / "paint" / name
+        except FileNotFoundError:
+            continue
+    return path.parent / "paint_site"
 
 
 def _resolve_config(checkpoint, config) -> DAGANConfig:
@@ -135,14 +146,23 @@ class PaintSession:
         return "\n".join(lines)
 
 
-def start_paint(checkpoint, config=None, *, quantize: str = "none", site_dir=None, host: str = "127.0.0.1",
+def start_paint(checkpoint="demo", config=None, *, quantize: str | None = None, site_dir=None, host: str = "127.0.0.1",
                 port: int = 8000, max_bytes: int | None = None) -> PaintSession:
     """Export (or reuse) the batch-1 model, write the site, start serving it; returns the session.
 
+    checkpoint: a generator `.keras` file, run folder or shipped name (`models.generator_file`: 'demo'),
+        or a batch-1 `.tflite` file.
     config: a DAGANConfig, a YAML path, or None for the `.keras` file's own config (or, for older
         files and `.tflite` files, `config.yaml` beside the checkpoint).
-    site_dir: default `paint_site/` beside the checkpoint. port 0 picks a free port.
+    quantize: the TFLite export of a `.keras` generator: 'none', 'fp16' or 'int8'; None: int8 (a
+        quarter of the fp32 file, for phones) for a `.keras` generator, a `.tflite` as it is.
+    site_dir: default `default_site_dir(checkpoint)`. port 0 picks a free port.
     """
+    from dagan_tf.models.loading import generator_file
+
+    checkpoint = generator_file(checkpoint)
+    if quantize is None:
+        quantize = "none" if str(checkpoint).endswith(".tflite") else "int8"
     config = _resolve_config(checkpoint, config)
     site = pathlib.Path(site_dir) if site_dir else default_site_dir(checkpoint)
     model_path = prepare_model(checkpoint, config, site, quantize, max_bytes)

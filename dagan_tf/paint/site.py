@@ -50,12 +50,12 @@ def _names_and_things(config: DAGANConfig) -> tuple[list[str], set[str]]:
 def class_table(config: DAGANConfig) -> list[dict]:
     """One dict per paintable class: id, value (what the model's `label` input takes), name,
     colour [r, g, b] (the results pages' palette), thing (gets its own instance per stroke)."""
-    from dagan_tf.export.serving import label_values_from_class_ids
+    from dagan_tf.data.registry import label_values
 
     names, things = _names_and_things(config)
     palette = label_palette(config)
     ids = list(range(config.label_nc)) + ([config.label_nc] if config.contain_dontcare_label else [])
-    values = label_values_from_class_ids(np.array(ids), config)
+    values = label_values(config).file_values(np.array(ids), config.label_nc)
     return [{"id": i, "value": int(v), "name": names[i] if i < config.label_nc else "dontcare",
              "colour": [int(c) for c in palette[i]], "thing": i < config.label_nc and names[i] in things}
             for i, v in zip(ids, values)]

@@ -8,7 +8,7 @@
 
 It also tells whether the pictures follow the label maps: the share of generated pixels whose colour
 is nearest to the mean real colour of their own class (among the classes of that picture), on the
-validation scenes, before and after this training session (`colour_class_accuracy`). Chance is
+validation scenes, before and after this training session (`evaluation.demo_scores`). Chance is
 about one over the number of classes in a picture; the scores go to `out/colour_score.json`.
 """
 
@@ -24,6 +24,7 @@ import keras
 import numpy as np
 
 from dagan_tf.config import DAGANConfig, load_config, preset_path
+from dagan_tf.evaluation.demo_scores import class_mean_colours, colour_class_accuracy
 from dagan_tf.training.callbacks import TrainingProgress, _ProgressCallback
 
 __all__ = [
@@ -32,8 +33,6 @@ __all__ = [
     "CPU_DEMO_OVERRIDES",
     "demo_config",
     "demo_config_path",
-    "class_mean_colours",
-    "colour_class_accuracy",
     "ColourScore",
     "demo_summary",
 ]
@@ -69,49 +68,20 @@ def demo_config(out_dir: str, overrides: Mapping | None = None) -> DAGANConfig:
 
 
 # ------------------------------------------------------------------------------------------------
-# Do the pictures follow the label maps?
+# Do the pictures follow the label maps? (dagan_tf.evaluation.demo_scores)
 # ------------------------------------------------------------------------------------------------
-def class_mean_colours(images: np.ndarray, labels: np.ndarray, num_classes: int) -> np.ndarray:
-    """Mean colour of every class over `images` `(N, H, W, 3)` labelled `(N, H, W)`: `(num_classes, 3)`,
-    NaN for classes that do not occur."""
-    pixels = np.asarray(images, np.float64).reshape(-1, 3)
-    ids = np.asarray(labels).reshape(-1)
-    means = np.full((num_classes, 3), np.nan)
-    for c in range(num_classes):
-        hit = ids == c
-        if hit.any():
-            means[c] = pixels[hit].mean(axis=0)
-    return means
-
-
-def colour_class_accuracy(images: np.ndarray, labels: np.ndarray, class_colours: np.ndarray) -> float:
-    """Share of pixels whose colour is nearest to their own class's colour among the classes present
-    in that picture (`images` `(N, H, W, 3)` uint8 or float, `labels` `(N, H, W)` ids)."""
-    images = np.asarray(images, np.float64)
-    labels = np.asarray(labels)
-    right = total = 0
-    for image, label in zip(images, labels):
-        present = [c for c in np.unique(label) if c < len(class_colours) and not np.isnan(class_colours[c]).any()]
-        if len(present) < 2:
-            continue
-        mask = np.isin(label, present)
-        dist = ((image[mask][:, None, :] - class_colours[present][None]) ** 2).sum(-1)
-        nearest = np.asarray(present)[dist.argmin(-1)]
-        right += int((nearest == label[mask]).sum())
-        total += int(mask.sum())
-    return right / max(total, 1)
-
-
 class ColourScore(keras.callbacks.Callback):
     """`colour_class_accuracy` of the generator (inference mode) on a fixed batch: `scores['before']`
     when training starts; `score()` any time. Class colours from the batch's real images."""
 
-    def __init__(self, batch: dict, num_classes: int):
+    def __init__(self, batch: dict, config: DAGANConfig):
         super().__init__()
+        from dagan_tf.data.registry import label_values
+
         self.batch = batch
-        self.labels = batch["label"].numpy()
+        self.labels = label_values(config).class_ids(batch["label"].numpy(), config.label_nc)
         self.real = (batch["image"].numpy() + 1.0) * 127.5
-        self.colours = class_mean_colours(self.real, self.labels, num_classes)
+        self.colours = class_mean_colours(self.real, self.labels, config.num_classes)
         self.scores: dict[str, float] = {}
 
     def score(self) -> float:
@@ -158,7 +128,7 @@ def run_demo(out_dir: str = "demo_out", minutes: float = 5.0, *, overrides: Mapp
                                      seed=config.seed, progress=verbose)
         if verbose:
             print(summary)
-    score = ColourScore(_scoring_batch(config), config.num_classes)
+    score = ColourScore(_scoring_batch(config), config)
     budget = TimeBudget(minutes * 60.0, progress=None, show_bar=verbose, start_at_first_step=True,
                         shown=("G_GAN", "G_GAN_Feat", "D_fake", "D_real"))
     if verbose:
@@ -189,13 +159,14 @@ def demo_summary(result, minutes: float, stopped_by_budget: bool) -> str:
     if stopped_by_budget and not result.finished:
         lines.append(f"stopped after step {result.step} of {result.total_steps}: the {minutes:g}-minute "
                      f"budget (--minutes); run the demo again to continue from step {result.step}")
-    run_config = os.path.join(run_dir, "config.yaml")
     generator = os.path.join(run_dir, "latest_net_G.keras")
     lines += [
         "next:",
-        f"  dagan-tf generate --config {run_config} --checkpoint {generator} --how-many 8",
-        f"  dagan-tf export --config {run_config} --checkpoint {generator} --format tflite "
+        f"  dagan-tf generate --checkpoint {generator} --how-many 8",
+        f"  dagan-tf export --checkpoint {generator} --format tflite "
         f"--out {os.path.join(os.path.dirname(run_dir), 'demo.tflite')}",
+        f"  dagan-tf paint --checkpoint {generator}    # paint a map, get this model's photo",
+        "  dagan-tf paint    # the same with the demo model dagan-tf ships (trained for hours, 256x128)",
         f"  tensorboard --logdir {os.path.join(run_dir, 'logs')}",
     ]
     return "\n".join(lines)

@@ -56,10 +56,9 @@ def display_batch(config: DAGANConfig, size: int) -> dict:
 
 
 def display_fn(model, batch: dict, config: DAGANConfig):
-    from dagan_tf.visualize import colorize_label, image_grid, label_palette, to_uint8_truncated
+    from dagan_tf.visualize import image_grid, label_colours, to_uint8_truncated
 
-    palette = label_palette(config)
-    labels = colorize_label(batch["label"].numpy(), palette)
+    labels = label_colours(batch["label"].numpy(), config)
     reals = to_uint8_truncated(batch["image"].numpy())
 
     def display() -> np.ndarray:

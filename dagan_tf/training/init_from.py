@@ -91,7 +91,7 @@ class LoadReport:
 
 def official_state(path: str, network: str) -> dict:
     """The weights of one network file as an official-layout state_dict `{key: array}`."""
-    from dagan_tf.convert import read_torch_state_dict, to_torch_layout
+    from dagan_tf.torch_io import read_torch_state_dict, to_torch_layout
     from dagan_tf.models import official_weight_layout
 
     if not path.endswith(".keras"):

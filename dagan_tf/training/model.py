@@ -28,8 +28,7 @@ from keras import ops
 
 from dagan_tf.config import DAGANConfig
 from dagan_tf.losses import VGGLoss, feature_matching_loss, gan_loss, kld_loss, zero_loss
-from dagan_tf.models import build_discriminator, build_encoder, build_generator
-from dagan_tf.semantic import semantic_map
+from dagan_tf.models import SemanticPreprocessor, build_discriminator, build_encoder, build_generator
 from dagan_tf.training.schedule import build_optimizers
 
 __all__ = ["DAGAN", "LOSS_NAMES", "active_loss_names"]
@@ -101,6 +100,7 @@ class DAGAN(keras.Model):
         self.config = config
         self.generator = generator if generator is not None else build_generator(config)
         self.discriminator = discriminator if discriminator is not None else build_discriminator(config)
+        self.preprocessor = SemanticPreprocessor.from_dagan_config(config)
         if config.use_vae:
             self.encoder = encoder if encoder is not None else build_encoder(config)
         else:
@@ -180,9 +180,9 @@ class DAGAN(keras.Model):
 
     # ------------------------------------------------------------------------------------------
     def semantic_map(self, data):
-        """The data dict's label (+ instance) -> the semantic map `(N, H, W, semantic_nc)` float32."""
-        instance = None if self.config.no_instance else data["instance"]
-        return semantic_map(data["label"], instance, self.config)
+        """The data dict's label file values (+ instance) -> the semantic map `(N, H, W, semantic_nc)`
+        float32 (`preprocessor`, the Synthesizer's own)."""
+        return self.preprocessor({key: data[key] for key in ("label", "instance") if key in data})
 
     def _noise(self, shape, phase: int, step=None):
         """eps ~ N(0, 1) for the reparameterisation: a function of (seed, step, replica, phase), so

@@ -20,8 +20,9 @@ from typing import Any, Mapping
 
 import numpy as np
 
-from dagan_tf.convert.torch_checkpoint import (CheckpointError, CheckpointMismatchError, _as_numpy,
-                                               _unwrap, read_torch_state_dict)
+from dagan_tf.convert.torch_checkpoint import CheckpointMismatchError
+from dagan_tf.torch_io import (CheckpointError, as_numpy, read_torch_state_dict, state_dict_of,  # noqa: F401
+                               to_keras_layout, torch_shape)
 
 __all__ = ["CheckpointError", "CheckpointMismatchError", "load_official_state_dict",
            "read_official_state_dict", "torch_shape"]
@@ -29,26 +30,6 @@ __all__ = ["CheckpointError", "CheckpointMismatchError", "load_official_state_di
 #: Buffers without a counterpart: BN's counter, and the training-only accumulators of mit-semseg's
 #: SynchronizedBatchNorm2d (eval mode uses running_mean / running_var only).
 IGNORED_SUFFIXES = (".num_batches_tracked", "._tmp_running_mean", "._tmp_running_var", "._running_iter")
-
-
-def torch_shape(variable, kind: str) -> tuple:
-    """The shape the official tensor has for one of our variables."""
-    shape = tuple(int(s) for s in variable.shape)
-    if kind == "conv":
-        kh, kw, cin, cout = shape
-        return (cout, cin, kh, kw)
-    if kind == "depthwise_transpose":
-        kh, kw, channels = shape
-        return (channels, 1, kh, kw)
-    return shape
-
-
-def _to_keras(array: np.ndarray, kind: str) -> np.ndarray:
-    if kind == "conv":
-        return np.transpose(array, (2, 3, 1, 0))
-    if kind == "depthwise_transpose":
-        return np.transpose(array[:, 0], (1, 2, 0))
-    return array
 
 
 def _first_difference(wanted: dict, present: dict) -> str | None:
@@ -70,7 +51,7 @@ def load_official_state_dict(network, state_dict: Mapping[str, Any], source: str
     Raises CheckpointMismatchError naming the first differing key and both shapes (and how many
     keys are missing / unexpected / mis-shaped) before anything is assigned. Returns `network`.
     """
-    state_dict = dict(_unwrap(state_dict, source))
+    state_dict = state_dict_of(state_dict, source)
     layout = network.official_weight_layout()
     wanted = {k: torch_shape(var, kind) for k, (var, kind) in layout.items()}
     present = {k: tuple(int(s) for s in v.shape) for k, v in state_dict.items()
@@ -84,7 +65,7 @@ def load_official_state_dict(network, state_dict: Mapping[str, Any], source: str
             f"checkpoint {source} does not fit the {network.name} network ({missing} missing, "
             f"{unexpected} unexpected, {shapes} mis-shaped keys); first difference: {first}")
     for key, (variable, kind) in layout.items():
-        variable.assign(_to_keras(_as_numpy(state_dict[key]), kind).astype(variable.dtype))
+        variable.assign(to_keras_layout(as_numpy(state_dict[key]), kind).astype(variable.dtype))
     return network
 
 
@@ -115,5 +96,5 @@ def read_official_state_dict(path: str | os.PathLike, upernet: bool = False) -> 
         if decoder:
             merged = {f"encoder.{k}": v for k, v in read_torch_state_dict(encoder).items()}
             merged.update({f"decoder.{k}": v for k, v in read_torch_state_dict(decoder).items()})
-            return {k: _as_numpy(v) for k, v in merged.items()}
-    return {k: _as_numpy(v) for k, v in read_torch_state_dict(path).items()}
+            return {k: as_numpy(v) for k, v in merged.items()}
+    return {k: as_numpy(v) for k, v in read_torch_state_dict(path).items()}

@@ -1,4 +1,5 @@
-"""dagan_tf.semantic: one-hot (+ dontcare) and instance edge map against a NumPy re-statement of docs/reference.md."""
+"""SemanticPreprocessor: file values -> class ids -> one-hot (+ dontcare) and instance edge map, against a
+NumPy re-statement of docs/reference.md (exact: integer and 0/1 values)."""
 
 import os
 import subprocess
@@ -9,7 +10,8 @@ import pytest
 import tensorflow as tf
 
 from dagan_tf.config import DAGANConfig
-from dagan_tf.semantic import instance_edge_map, semantic_map
+from dagan_tf.models.preprocessor import SemanticPreprocessor, instance_edge_map
+from tests.helpers import assert_config_round_trip
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -29,6 +31,13 @@ def numpy_semantic_map(label, instance, cfg):
     if cfg.no_instance:
         return one_hot
     return np.concatenate([one_hot, numpy_edges(instance)[..., None]], axis=-1)
+
+
+def semantic_map(label, instance, cfg, **kwargs):
+    """The preprocessor of `cfg` on class ids (coco's rule: values are ids; 255 is dontcare)."""
+    pre = SemanticPreprocessor.from_dagan_config(cfg, **kwargs)
+    label = np.where(np.asarray(label) == cfg.label_nc, 255, label).astype(np.int32)
+    return pre({"label": label, "instance": instance} if instance is not None else label)
 
 
 def random_maps(rng, n, h, w, label_values, instance_ids):
@@ -72,32 +81,34 @@ def test_no_instance_channel_layout_and_trailing_channel_axis():
     assert (out.sum(-1) == 1).all()
 
 
-def test_integer_dtype_gives_the_same_map_for_both_layouts():
-    """dtype int32 (the TFLite export builds the one-hot as a comparison) equals the float map,
+def test_integer_one_hot_gives_the_same_map_for_both_layouts():
+    """integer_one_hot (the TFLite export builds the one-hot as a comparison) equals the float map,
     out-of-range ids included (all-zero rows)."""
     rng = np.random.default_rng(5)
     for no_instance in (True, False):
         cfg = DAGANConfig(label_nc=7, contain_dontcare_label=True, no_instance=no_instance)
         label, instance = random_maps(rng, 2, 9, 11, cfg.label_nc + 3, 3)  # ids 8, 9: no class
         inst = None if no_instance else tf.constant(instance)
-        as_int = np.asarray(semantic_map(tf.constant(label), inst, cfg, dtype="int32"))
-        assert as_int.dtype == np.int32
+        as_int = np.asarray(semantic_map(tf.constant(label), inst, cfg, integer_one_hot=True))
+        assert as_int.dtype == np.float32
         np.testing.assert_array_equal(as_int, numpy_semantic_map(label, None if no_instance else instance, cfg))
         assert (as_int[label >= cfg.num_classes][:, :cfg.num_classes] == 0).all()
 
 
 def test_missing_instance_is_a_trace_time_error():
     cfg = DAGANConfig(label_nc=5, no_instance=False)
-    with pytest.raises(ValueError, match="instance map is required"):
+    with pytest.raises(ValueError, match="no_instance is false"):
         semantic_map(tf.zeros((1, 4, 4), tf.int32), None, cfg)
 
 
 def test_runs_in_a_graph_with_unknown_sizes():
     cfg = DAGANConfig(label_nc=4, contain_dontcare_label=True, no_instance=False)
 
+    pre = SemanticPreprocessor.from_dagan_config(cfg)
+
     @tf.function(input_signature=[tf.TensorSpec([None, None, None], tf.int32)] * 2)
     def serve(label, instance):
-        return semantic_map(label, instance, cfg)
+        return pre({"label": tf.where(label == cfg.label_nc, 255, label), "instance": instance})
 
     rng = np.random.default_rng(3)
     for h, w in ((5, 9), (12, 4)):
@@ -110,17 +121,17 @@ def test_other_keras_backends(backend, tmp_path):
     """keras.ops only: the same numbers under JAX and torch."""
     code = (
         "import numpy as np, keras\n"
-        "from dagan_tf.config import DAGANConfig\n"
-        "from dagan_tf.semantic import semantic_map\n"
+        "from dagan_tf.models.preprocessor import SemanticPreprocessor\n"
         f"assert keras.backend.backend() == '{backend}'\n"
         "rng = np.random.default_rng(0)\n"
         "label = rng.integers(0, 4, (2, 6, 7)).astype('int32'); inst = rng.integers(0, 3, (2, 6, 7)).astype('int32')\n"
-        "cfg = DAGANConfig(label_nc=3, contain_dontcare_label=True)\n"
-        "out = keras.ops.convert_to_numpy(semantic_map(label, inst, cfg))\n"
+        "label[label == 3] = 255\n"
+        "pre = SemanticPreprocessor(3, contain_dontcare_label=True, no_instance=False)\n"
+        "out = keras.ops.convert_to_numpy(pre({'label': label, 'instance': inst}))\n"
         f"np.save({str(tmp_path / 'out.npy')!r}, out)\n"
     )
     env = dict(os.environ, KERAS_BACKEND=backend, CUDA_VISIBLE_DEVICES="", JAX_PLATFORMS="cpu")
-    # Only dagan_tf.config and dagan_tf.semantic are needed: import them without the package's __init__.
+    # Only the preprocessor and the registry are needed: import them without the packages' __init__.
     result = subprocess.run([sys.executable, "-c", _standalone(code)], capture_output=True, env=env, cwd=REPO,
                             timeout=240)
     assert result.returncode == 0, result.stderr.decode()[-2000:]
@@ -133,10 +144,31 @@ def test_other_keras_backends(backend, tmp_path):
 
 
 def _standalone(code):
-    """Load dagan_tf.config and dagan_tf.semantic as modules of a bare `dagan_tf` package (no TF import)."""
-    prelude = (
-        "import importlib.util, sys, types\n"
-        f"pkg = types.ModuleType('dagan_tf'); pkg.__path__ = [{os.path.join(REPO, 'dagan_tf')!r}]\n"
-        "sys.modules['dagan_tf'] = pkg\n"
-    )
+    """Load dagan_tf.models.preprocessor as a module of bare `dagan_tf` / `dagan_tf.models` packages
+    (their __init__ would build every network with TensorFlow)."""
+    prelude = "import sys, types\n"
+    for name, folder in (("dagan_tf", "dagan_tf"), ("dagan_tf.models", os.path.join("dagan_tf", "models"))):
+        prelude += (f"pkg = types.ModuleType({name!r}); pkg.__path__ = [{os.path.join(REPO, folder)!r}]\n"
+                    f"sys.modules[{name!r}] = pkg\n")
     return prelude + code
+
+
+@pytest.mark.parametrize("dataset_mode, values, ids", [
+    ("coco", [0, 4, 11, 255], [0, 4, 11, 12]),       # 255 -> label_nc (dontcare)
+    ("ade20k", [0, 1, 12, 255], [12, 0, 11, 12]),    # v - 1; 0 (unlabeled) and 255 -> label_nc
+])
+def test_file_values_become_class_ids_by_the_dataset_rule(dataset_mode, values, ids):
+    cfg = DAGANConfig(dataset_mode=dataset_mode, label_nc=12, contain_dontcare_label=True, no_instance=True)
+    pre = SemanticPreprocessor.from_dagan_config(cfg)
+    label = np.array([[values]], np.int32)
+    np.testing.assert_array_equal(np.asarray(pre.class_ids(label)), [[ids]])
+    np.testing.assert_array_equal(np.asarray(pre(label)).argmax(-1), [[ids]])
+    assert pre.semantic_nc == 13
+
+
+def test_get_config_round_trip():
+    label = np.array([[[1, 2], [255, 0]]], np.int32)
+    assert_config_round_trip(SemanticPreprocessor, dict(label_nc=5, contain_dontcare_label=True, no_instance=False,
+                                                        label_shift=1, dontcare_values=(0, 250),
+                                                        integer_one_hot=True),
+                             inputs={"label": label, "instance": label})
