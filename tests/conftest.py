@@ -19,19 +19,11 @@ def coco_samples() -> pathlib.Path:
     return coco_samples_dir()
 
 
-#: The slowest test modules, slowest first (durations of a `-n 2` run). `pytest -n 2 --dist loadfile`
-#: (the README's command) hands out whole files in collection order: starting these first keeps both
-#: workers busy to the end instead of leaving one long file running alone.
-SLOWEST_MODULES = (
-    "test_run_interruptions.py", "test_run.py", "test_training_model.py", "test_paint.py", "test_fid.py",
-    "test_export_saved_model.py", "test_init_from.py", "test_models_loading.py", "test_distribute.py",
-    "test_segmenters_upernet.py", "test_export_tflite.py", "test_demo.py", "test_segmenters_deeplabv2.py",
-)
-
-
 def pytest_collection_modifyitems(config, items):
-    rank = {name: i for i, name in enumerate(SLOWEST_MODULES)}
-    items.sort(key=lambda item: rank.get(item.path.name, len(rank)))  # stable: file order otherwise
+    """Files with `slow` tests first: `pytest -n 2 --dist loadfile` (the README's command) hands out whole
+    files in collection order, so the long ones start at once instead of one running alone at the end."""
+    slow_files = {item.path for item in items if item.get_closest_marker("slow")}
+    items.sort(key=lambda item: item.path not in slow_files)  # stable: file order otherwise
 
 
 @pytest.fixture(autouse=True)

@@ -7,9 +7,12 @@ import sys
 import textwrap
 
 import numpy as np
+import pytest
 
 from dagan_tf.config import DAGANConfig
 from dagan_tf.models import build_discriminator, build_generator
+
+pytestmark = pytest.mark.slow
 
 _JAX_SCRIPT = textwrap.dedent("""
     import json, sys

@@ -2,6 +2,7 @@
 
 import errno
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -94,3 +95,34 @@ def test_the_command_prints_no_tensorflow_log_lines(tmp_path):
     assert failed.stderr.splitlines() == [f"dagan-tf train: error: config file not found: {missing}"]
     noisy = subprocess.run([script, "--verbose", "--help"], capture_output=True, text=True, env=env, timeout=300)
     assert noisy.returncode == 0  # --verbose leaves TensorFlow's own lines alone (they vary by machine)
+
+
+#: What TensorFlow's C++ start-up writes to stderr (before its logging is configured), and a terminal's
+#: escape codes: none of it belongs in a command's output to a file or a pipe.
+_NOISE = re.compile(r"\x1b\[|absl::InitializeLog|cudart_stub|cuda_platform|port\.cc|cpu_feature_guard|^[IWE]0000",
+                    re.MULTILINE)
+
+
+@pytest.mark.slow
+def test_piped_output_is_plain_lines(tmp_path):
+    """`make-demo-data` and `generate` into a pipe: progress as plain lines, no escape codes, no
+    TensorFlow log lines."""
+    from dagan_tf.config import load_config
+    from dagan_tf.models import build_generator
+
+    script = shutil.which("dagan-tf", path=os.path.dirname(sys.executable)) or shutil.which("dagan-tf")
+    env = {k: v for k, v in os.environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"}
+    data = tmp_path / "data"
+    made = subprocess.run([script, "make-demo-data", str(data), "--count", "10", "--size", "64"],
+                          capture_output=True, text=True, env=env, timeout=300)
+    checkpoint = tmp_path / "G.keras"
+    build_generator(load_config("demo", {"crop_size": 64, "load_size": 64, "ngf": 8, "dataroot": str(data)})).save(
+        checkpoint)
+    generated = subprocess.run([script, "generate", "--checkpoint", str(checkpoint), "--dataroot", str(data),
+                                "--results-dir", str(tmp_path / "results")],
+                               capture_output=True, text=True, env=env, timeout=600)
+    for result in (made, generated):
+        assert result.returncode == 0, result.stderr[-2000:]
+        assert not _NOISE.search(result.stdout + result.stderr), result.stdout + result.stderr
+    assert made.stdout.splitlines()[-2] == "10/10 scenes (100%)"
+    assert "1/1 images (100%)" in generated.stdout.splitlines()

@@ -32,14 +32,17 @@ def test_demo_config_is_the_yaml_plus_cpu_overrides(tmp_path):
 TINY_DEMO_STEPS = 18
 
 
-def test_tiny_demo_pictures_follow_the_label_maps(tmp_path):
+@pytest.mark.slow
+def test_tiny_demo_pictures_follow_the_label_maps(tmp_path, capsys):
     out = str(tmp_path / "demo")
     # 32x32 pictures of 8 classes, a tiny model, a higher lr: what the demo does, in seconds
     tiny = dict(crop_size=32, load_size=32, aspect_ratio=1.0, ngf=8, ndf=8, batchSize=4, lr=0.001)
     with grappler_off():  # ~25 s less tracing
         # a budget no machine reaches: the step count ends the training
-        page = run_demo(out, minutes=60, overrides=tiny, scenes=40, scene_size=64, max_steps=TINY_DEMO_STEPS,
-                        verbose=False)
+        page = run_demo(out, minutes=60, overrides=tiny, scenes=40, scene_size=64, max_steps=TINY_DEMO_STEPS)
+    printed = capsys.readouterr()  # not a terminal: plain lines, no escape codes
+    assert "\x1b" not in printed.out + printed.err
+    assert "pixels coloured like their class" in printed.out and "  dagan-tf paint    #" in printed.out
 
     scores = json.load(open(os.path.join(out, "colour_score.json")))
     assert scores["step"] == TINY_DEMO_STEPS

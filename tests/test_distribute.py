@@ -30,6 +30,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+pytestmark = pytest.mark.slow
+
 REPO = Path(__file__).resolve().parents[1]
 TOL = 1e-4
 GLOBAL_BATCH = 4

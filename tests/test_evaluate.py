@@ -22,6 +22,8 @@ from dagan_tf.evaluation.fid import InceptionFeatures, activation_statistics, fr
 from dagan_tf.evaluation.inception import build_fid_inception
 from dagan_tf.models import build_generator
 
+pytestmark = pytest.mark.slow
+
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 NUM_CLASSES = 8  # the demo's classes
 DIMS = 64

@@ -16,6 +16,8 @@ from dagan_tf.training.model import DAGAN
 from dagan_tf.visualize import to_uint8_truncated
 from tests.test_evaluate import TinySegmenter, random_inception
 
+pytestmark = pytest.mark.slow
+
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 

@@ -17,6 +17,8 @@ from dagan_tf.models import Synthesizer
 from tests.helpers import (EXPORT_CONFIG, calibrated_generator, example_inputs, keras_image, pixel_agreement,
                             tiny_config)
 
+pytestmark = pytest.mark.slow
+
 
 @pytest.fixture(scope="module")
 def config():

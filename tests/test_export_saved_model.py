@@ -22,11 +22,13 @@ import dagan_tf  # noqa: F401
 from dagan_tf import cli
 from dagan_tf.config import save_config
 from dagan_tf.export import export_generator, next_version
-from dagan_tf.export.serving import ServingModule, build_serving_function, load_synthesizer
+from dagan_tf.export.serving import build_serving_function, load_synthesizer
 from dagan_tf.files import is_temporary
 from dagan_tf.models import Synthesizer, build_generator
 from tests.helpers import EXPORT_CONFIG, calibrated_generator, example_inputs, generator_input, keras_image, \
     pixel_agreement, tiny_config
+
+pytestmark = pytest.mark.slow
 
 
 # ---------------------------------------------------------------------------------------------
@@ -217,15 +219,15 @@ def test_without_dontcare_255_is_rejected():
 def test_vae_serving_function_draws_z_from_seed():
     cfg = tiny_config(EXPORT_CONFIG, use_vae=True, crop_size=32, aspect_ratio=1.0)
     g = calibrated_generator(cfg, seed=3)
-    module = ServingModule(Synthesizer(g))
+    serve = build_serving_function(Synthesizer(g))
     inputs = example_inputs(cfg, 2, seed=2)
-    got = module.serve(**{k: tf.constant(v) for k, v in inputs.items()})["image"].numpy()
+    got = serve(**{k: tf.constant(v) for k, v in inputs.items()})["image"].numpy()
     assert pixel_agreement(got, keras_image(g, cfg, inputs))["max"] <= 1
     inputs2 = dict(inputs, seed=inputs["seed"] + 1)
-    other = module.serve(**{k: tf.constant(v) for k, v in inputs2.items()})["image"].numpy()
+    other = serve(**{k: tf.constant(v) for k, v in inputs2.items()})["image"].numpy()
     assert pixel_agreement(other, got)["mean"] > 1.0  # another seed, another style
     with pytest.raises(tf.errors.InvalidArgumentError, match="input `seed`"):
-        module.serve(**{k: tf.constant(v) for k, v in dict(inputs, seed=np.zeros(3, np.int32)).items()})
+        serve(**{k: tf.constant(v) for k, v in dict(inputs, seed=np.zeros(3, np.int32)).items()})
 
 
 # ---------------------------------------------------------------------------------------------

@@ -32,6 +32,8 @@ from tests.helpers import (
 )
 from tests.torch_reference import build_torch_networks
 
+pytestmark = pytest.mark.slow
+
 
 @pytest.fixture(scope="module")
 def config():

@@ -20,6 +20,8 @@ from dagan_tf.evaluation.fid import (
     save_statistics,
 )
 
+pytestmark = pytest.mark.slow
+
 
 # --- clean-fid's kernel_distance, re-stated (it draws from NumPy's global generator) --------------------
 def clean_fid_kernel_distance(feats1, feats2, num_subsets=100, max_subset_size=1000):

@@ -7,6 +7,10 @@ import shutil
 import subprocess
 import sys
 
+import pytest
+
+pytestmark = pytest.mark.slow
+
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 MODULES = [
     "tests/test_layouts.py", "tests/test_pipeline.py", "tests/test_torch_reference.py", "tests/test_official_names.py",

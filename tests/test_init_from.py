@@ -26,7 +26,7 @@ from tests.helpers import grappler_off, write_tiny_dataset
 from tests.torch_reference import build_torch_networks
 from tests.torch_training import reference_iteration
 
-pytestmark = pytest.mark.usefixtures("single_torch_thread")
+pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("single_torch_thread")]
 
 #: Adam's eps on both sides of the parity test. Adam's first step is lr * g / (|g| + eps): with the
 #: reference's 1e-8 every weight moves by +-lr whatever |g|, so float round-off in gradients that

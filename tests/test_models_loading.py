@@ -19,6 +19,8 @@ from dagan_tf.models import build_generator, config_for_checkpoint
 from tests.helpers import semantic_map
 from dagan_tf.training import run_training
 
+pytestmark = pytest.mark.slow
+
 #: The demo preset, shrunk (64x32 scenes).
 TINY = dict(crop_size=64, load_size=64, ngf=8, ndf=8, batchSize=2, niter=1, niter_decay=0, print_freq=1,
             save_latest_freq=2)

@@ -28,6 +28,8 @@ from dagan_tf.models import (
 )
 from tests.helpers import NO_DATA, tiny_config
 
+pytestmark = pytest.mark.slow
+
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 

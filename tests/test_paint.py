@@ -57,6 +57,8 @@ from tests.browser import (  # noqa: E402
     tap,
 )
 
+pytestmark = pytest.mark.slow
+
 OVERRIDES = {"ngf": 8, "crop_size": 128, "load_size": 128}  # 64x128 maps
 WATER, GRASS, TREE, ROAD = 3, 4, 5, 7  # demo class values
 #: (class value, stroke from, stroke to) as fractions of the map's width and height.

@@ -13,6 +13,8 @@ from dagan_tf.layers import BatchNorm, SPADEResnetBlock
 from dagan_tf.models import build_generator
 from dagan_tf.precision import PrecisionError, cpu_bf16_support, generator_in_precision
 
+pytestmark = pytest.mark.slow
+
 CONFIG = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "configs", "demo.yaml")
 
 #: bf16 vs float32 output of the calibrated tiny generator, PSNR over the [-1, 1] range (peak 2).

@@ -19,6 +19,8 @@ from tests.helpers import grappler_off
 from tests.run_helpers import (CLI, REPO, TOTAL, cli, csv_rows, latest_backup_step, make_workdir,
                                run_config, state_at, write_yaml)
 
+pytestmark = pytest.mark.slow
+
 
 @pytest.fixture(scope="module")
 def workdir(tmp_path_factory):

@@ -22,7 +22,7 @@ from tests.helpers import assert_config_round_trip  # noqa: E402
 from tests.torch_segmenters import (DeepLabV2_ResNet101_MSC, argmax_agreement, float32_parity,  # noqa: E402
                                     randomise_batch_norms, save_state_dict, state_dict_arrays, to_nchw, to_nhwc)
 
-pytestmark = pytest.mark.usefixtures("single_torch_thread")
+pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("single_torch_thread")]
 
 #: max |ours - torch float32| allowed on the logits, relative to the logit scale where it exceeds 1
 #: (the full-size test also holds ours to torch's own float32 error against float64: float32_parity)

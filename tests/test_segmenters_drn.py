@@ -19,7 +19,7 @@ from tests.helpers import assert_config_round_trip  # noqa: E402
 from tests.torch_segmenters import (DRNSeg, argmax_agreement, float32_parity, randomise_batch_norms,  # noqa: E402
                                     save_state_dict, state_dict_arrays, to_nchw, to_nhwc)
 
-pytestmark = pytest.mark.usefixtures("single_torch_thread")
+pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("single_torch_thread")]
 
 SMALL = (1, 1, 1, 1, 1, 1, 1, 1)
 #: widths of the small DRN-D (the real one: 16, 32, 64, 128, 256, 512, 512, 512)

@@ -27,7 +27,7 @@ from dagan_tf.evaluation.segmenters import (CheckpointMismatchError, build_netwo
 from dagan_tf.evaluation.segmenters.upernet import IMG_SIZES, UperNet  # noqa: E402
 from tests.helpers import assert_config_round_trip  # noqa: E402
 
-pytestmark = pytest.mark.usefixtures("single_torch_thread")
+pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("single_torch_thread")]
 
 #: max |ours - torch float32| allowed on the logits, relative to the logit scale where it exceeds 1
 #: (the full-size test also holds ours to torch's own float32 error against float64: float32_parity)

@@ -31,6 +31,8 @@ from dagan_tf.models import Synthesizer
 from tests.helpers import (EXPORT_CONFIG, calibrated_generator, example_inputs, keras_image, pixel_agreement,
                             tiny_config)
 
+pytestmark = pytest.mark.slow
+
 TOOL = Path(__file__).resolve().parents[1] / "tools" / "serving_client.py"
 MODEL = "tiny"
 

@@ -22,6 +22,8 @@ from dagan_tf.export import convert_to_tflite
 from dagan_tf.models import Synthesizer
 from tests.helpers import EXPORT_CONFIG, calibrated_generator, keras_image, pixel_agreement, tiny_config
 
+pytestmark = pytest.mark.slow
+
 TOOL = Path(__file__).resolve().parents[1] / "tools" / "tflite_demo.py"
 BLOCKER = """import os
 with open(os.environ["BLOCKED_IMPORTS_LOG"], "a") as f:

@@ -35,7 +35,7 @@ SMALL = dict(label_nc=5, contain_dontcare_label=True, no_instance=False, ngf=16,
              crop_size=64, load_size=64)
 
 
-pytestmark = pytest.mark.usefixtures("single_torch_thread")
+pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("single_torch_thread")]
 
 
 # ---------------------------------------------------------------------------------------------

@@ -19,6 +19,8 @@ from dagan_tf.training.model import DAGAN, LOSS_NAMES, active_loss_names
 from dagan_tf.training.schedule import ReferenceAdam, epoch_learning_rates
 from tests.helpers import grappler_off, tiny_config
 
+pytestmark = pytest.mark.slow
+
 
 TOL = 1e-5
 

@@ -309,9 +309,11 @@ def argmax_agreement(reference_scores, predicted_ids, margin: float):
 def float32_parity(ours, reference32, reference64, name: str) -> dict:
     """Parity on a calibrated random ResNet-101, whose float32 rounding is amplified ~1e4 through the
     ~100 layers: torch's own float32 result is compared with its float64 result (the exact answer to
-    ~1e-12). Ours must be about as accurate as torch's float32: no further from exact than 1.5x
+    ~1e-12). Ours must be about as accurate as torch's float32: no further from exact than 2x
     torch's float32 error, and (two independent float32 errors) no further from torch float32 than
-    twice that error. Returns the measured maxima (printed)."""
+    3x that error. (2x: TensorFlow's oneDNN convolutions, on by default on CPUs with AVX512-VNNI, round
+    otherwise than its own: on UperNet-R101 they measured 1.51x torch's float32 error on a Zen 4 EPYC,
+    its own kernels 1.36x.) Returns the measured maxima (printed)."""
     import numpy as np
 
     scale = float(np.abs(reference64).max())
@@ -320,6 +322,6 @@ def float32_parity(ours, reference32, reference64, name: str) -> dict:
                 "ours_vs_exact": float(np.abs(ours - reference64).max())}
     print(f"{name}: logit scale {scale:.3f}; max |ours - torch f32| {measured['ours_vs_torch32']:.2e}, "
           f"|torch f32 - f64| {measured['torch32_vs_exact']:.2e}, |ours - f64| {measured['ours_vs_exact']:.2e}")
-    assert measured["ours_vs_exact"] <= 1.5 * measured["torch32_vs_exact"], measured
-    assert measured["ours_vs_torch32"] <= 2 * measured["torch32_vs_exact"], measured
+    assert measured["ours_vs_exact"] <= 2 * measured["torch32_vs_exact"], measured
+    assert measured["ours_vs_torch32"] <= 3 * measured["torch32_vs_exact"], measured
     return measured

@@ -18,10 +18,10 @@ from dagan_tf.export.keras_file import KERAS_QUANTIZE_MODES, export_keras_file
 from dagan_tf.export.onnx import convert_to_onnx
 from dagan_tf.export.saved_model import DEFAULT_BASE_DIR, export_saved_model, next_version
 from dagan_tf.export.serving import (
-    ServingModule,
     build_semantic_map_function,
     build_serving_function,
     load_synthesizer,
+    serving_archive,
 )
 from dagan_tf.export.tflite import QUANTIZE_MODES, check_builtin_ops, convert_to_tflite, representative_examples
 from dagan_tf.precision import check_precision, generator_in_precision
@@ -33,7 +33,6 @@ __all__ = [
     "KERAS_QUANTIZE_MODES",
     "MissingExtraError",
     "QUANTIZE_MODES",
-    "ServingModule",
     "build_semantic_map_function",
     "build_serving_function",
     "check_builtin_ops",
@@ -47,6 +46,7 @@ __all__ = [
     "next_version",
     "representative_examples",
     "require_extra",
+    "serving_archive",
 ]
 
 FORMATS = ("saved_model", "tflite", "onnx", "keras")

@@ -1,4 +1,5 @@
-"""SavedModel export in TF Serving's layout: `<base>/<version>/`, base `saved_models/<name>` or `--out`.
+"""SavedModel export in TF Serving's layout: `<base>/<version>/`, base `saved_models/<name>` or `--out`,
+written by Keras' `ExportArchive` (`serving.serving_archive`).
 
 Signatures (see `serving.py` for the contract):
 - `serving_default`: label int32 `(batch, H, W)` [, instance int32] [, seed int32 `(batch,)`] -> image uint8
@@ -16,10 +17,8 @@ from __future__ import annotations
 import os
 import re
 
-import tensorflow as tf
-
 from dagan_tf.config import DAGANConfig, save_config
-from dagan_tf.export.serving import ServingModule
+from dagan_tf.export.serving import serving_archive
 from dagan_tf.models.synthesizer import Synthesizer
 from dagan_tf.files import atomic_path
 
@@ -56,8 +55,7 @@ def export_saved_model(synthesizer: Synthesizer, config: DAGANConfig, out: str |
     if os.path.exists(out):  # a file named like the next version
         raise ValueError(f"export output {out} already exists and is no version folder; remove it")
     with atomic_path(out, what="SavedModel") as tmp:
-        module = ServingModule(synthesizer, validate=True)
-        tf.saved_model.save(module, tmp, signatures=module.signatures())
+        serving_archive(synthesizer).write_out(tmp, verbose=False)
         os.makedirs(os.path.join(tmp, "assets.extra"), exist_ok=True)
         save_config(config, os.path.join(tmp, "assets.extra", "dagan_config.yaml"))
     return out

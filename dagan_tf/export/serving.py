@@ -39,10 +39,10 @@ __all__ = [
     "SEED",
     "SEMANTIC_MAP",
     "Z",
-    "ServingModule",
     "build_semantic_map_function",
     "build_serving_function",
     "load_synthesizer",
+    "serving_archive",
     "serving_input_specs",
     "with_integer_one_hot",
     "with_label_dtype",
@@ -167,7 +167,7 @@ def build_serving_function(synthesizer: Synthesizer, *, validate: bool = True,
 
     Inputs and outputs as the module docstring; `validate=True` adds the input checks (SavedModel),
     `validate=False` gives the fixed-size, assert-free variant TFLite and ONNX convert.
-    Save it through a tf.Module that tracks the generator's variables (ServingModule).
+    Keras' `ExportArchive` saves it with the variables (`serving_archive`).
     """
     h, w = synthesizer.image_hw
     specs = serving_input_specs(synthesizer, fixed_size=not validate)
@@ -222,25 +222,14 @@ def build_semantic_map_function(synthesizer: Synthesizer) -> tf.types.experiment
     return tf.function(_with_parameters(semantic_map, names), input_signature=specs, autograph=False)
 
 
-class ServingModule(tf.Module):
-    """Holds the generator (so tf.saved_model.save tracks its variables) and the serving functions.
-
-    `signatures()` -> {'serving_default': label int32, 'serving_uint8': label uint8,
-    'semantic_map': float one-hot input}.
-    """
-
-    def __init__(self, synthesizer: Synthesizer, validate: bool = True):
-        super().__init__(name="dagan_serving")
-        # Track the variables, not the Keras model: saving then writes the weights and the serving
-        # graphs only (tracking the model makes tf.saved_model.save trace every layer again, 2x slower).
-        self.generator_variables = list(synthesizer.weights)
-        self.serve = build_serving_function(synthesizer, validate=validate)
-        self.serve_uint8 = with_label_dtype(self.serve, tf.uint8)
-        self.semantic_map = build_semantic_map_function(synthesizer)
-
-    def signatures(self) -> dict:
-        return {
-            "serving_default": self.serve.get_concrete_function(),
-            "serving_uint8": self.serve_uint8.get_concrete_function(),
-            "semantic_map": self.semantic_map.get_concrete_function(),
-        }
+def serving_archive(synthesizer: Synthesizer) -> "keras.export.ExportArchive":
+    """Keras' `ExportArchive` of the SavedModel for TF Serving: the Synthesizer's variables and the
+    signatures `serving_default` (label int32, with the input checks), `serving_uint8` (label uint8)
+    and `semantic_map` (float one-hot input). `archive.write_out(path)` writes it."""
+    archive = keras.export.ExportArchive()
+    archive.track(synthesizer)
+    serve = build_serving_function(synthesizer, validate=True)
+    archive.add_endpoint("serving_default", serve)
+    archive.add_endpoint("serving_uint8", with_label_dtype(serve, tf.uint8))
+    archive.add_endpoint("semantic_map", build_semantic_map_function(synthesizer))
+    return archive

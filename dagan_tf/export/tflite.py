@@ -1,16 +1,15 @@
 """TFLite export: fp32, fp16 (float16 weights) or int8 (calibrated int8 weights and activations), builtin ops only.
 
-The model converted is the serving function (`serving.build_serving_function(validate=False)`):
-label `(batch, H, W)` int32 [, instance int32 (batch, H, W)] [, seed int32 (batch,)] in, image uint8
-`(batch, H, W, 3)` out, under the signature `serving_default` (LiteRT's `get_signature_runner()`).
-The input checks of the SavedModel are left out (TFLite has no assert op).
+The model converted is the Synthesizer (with the preprocessor's integer one-hot, see `_one_hot` in
+models/preprocessor.py): label `(batch, H, W)` int32 [, instance int32 (batch, H, W)] [, seed int32
+(batch,)] in, image uint8 `(batch, H, W, 3)` out, under the signature `serving_default` (LiteRT's
+`get_signature_runner()`). No input checks (TFLite has no assert op).
 
-Two traps on the way (TF 2.21 / Keras 3):
-- `TFLiteConverter.from_keras_model` fails on Keras 3 models, so we go through a SavedModel.
-- Converting a SavedModel that holds the generator's variables keeps them as resource variables
-  (VAR_HANDLE / READ_VARIABLE) whose values are not written into the flatbuffer, which then computes
-  garbage. So the serving function is frozen first (variables -> constants) and that frozen function
-  is what the temporary SavedModel holds.
+fp32 and fp16 are Keras' own `Model.export(format="litert")` with the converter options each needs
+(builtin ops only; float16 weights). int8 takes one converter step of ours on Keras' SavedModel export:
+calibration, then quantization with SPADE's elementwise MUL / ADD left in float (`INT8_FLOAT_OPS`),
+which TensorFlow documents through its QuantizationDebugger's denylist, an option Keras' exporter
+does not pass on.
 """
 
 from __future__ import annotations
@@ -21,13 +20,12 @@ import tempfile
 
 import numpy as np
 import tensorflow as tf
-from tensorflow.python.framework.convert_to_constants import convert_variables_to_constants_v2
 
 from dagan_tf.config import DAGANConfig
 from dagan_tf.data import registry as dataset_registry
 from dagan_tf.export.extras import require_extra
 from dagan_tf.files import atomic_path
-from dagan_tf.export.serving import IMAGE, INSTANCE, LABEL, SEED, build_serving_function, with_integer_one_hot
+from dagan_tf.export.serving import INSTANCE, LABEL, SEED, with_integer_one_hot
 from dagan_tf.models.synthesizer import Synthesizer
 
 __all__ = [
@@ -36,7 +34,6 @@ __all__ = [
     "check_builtin_ops",
     "convert_to_tflite",
     "representative_examples",
-    "save_frozen_serving_model",
     "tflite_op_names",
 ]
 
@@ -49,27 +46,6 @@ QUANTIZE_MODES = ("none", "fp16", "int8")
 INT8_FLOAT_OPS = ("MUL", "ADD")
 #: Representative examples used to calibrate int8 activations.
 DEFAULT_CALIBRATION_EXAMPLES = 16
-
-
-def save_frozen_serving_model(synthesizer: Synthesizer, directory: str, batch: int | None = None) -> str:
-    """Write a variable-free SavedModel whose `serving_default` is the assert-free serving function
-    (batch axis `batch`, or dynamic with None: LiteRT.js runs fixed shapes only)."""
-    # integer one-hot: the int8 quantizer turns a float ONE_HOT into 0.5 everywhere; the int32 one
-    # stays exact and only its cast to float is quantized (identical numbers in fp32 / fp16)
-    serve = build_serving_function(with_integer_one_hot(synthesizer), validate=False)
-    concrete = serve.get_concrete_function()
-    frozen = convert_variables_to_constants_v2(concrete)
-    specs = [tf.TensorSpec([batch] + s.shape[1:], s.dtype, name=s.name) for s in serve.input_signature]
-    names = [s.name for s in specs]
-
-    def frozen_serve(*args):
-        # the frozen graph returns a flat list; give the output its name back
-        return {IMAGE: frozen(**dict(zip(names, args)))[0]}
-
-    module = tf.Module()
-    module.serve = tf.function(frozen_serve, input_signature=specs, autograph=False)
-    tf.saved_model.save(module, directory, signatures={"serving_default": module.serve.get_concrete_function()})
-    return directory
 
 
 def _demo_examples(config: DAGANConfig, count: int) -> list[dict]:
@@ -143,38 +119,51 @@ def check_builtin_ops(model, where: str = "model") -> None:
                          f"{', '.join(not_builtin)}")
 
 
-def _converter(saved_model_dir: str, config: DAGANConfig, quantize: str, representative_data, batch: int = 1):
-    converter = tf.lite.TFLiteConverter.from_saved_model(saved_model_dir, signature_keys=["serving_default"])
-    converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]  # no Flex ops
+def _examples(config: DAGANConfig, representative_data, batch: int):
+    """The calibration dataset generator: `representative_data` (or `representative_examples`), each
+    input with a batch axis of `batch`."""
+    examples = list(representative_data) if representative_data is not None else representative_examples(config)
+
+    def dataset():
+        for ex in examples:
+            yield {k: np.repeat(np.asarray(v)[None], batch, axis=0) for k, v in ex.items()}
+
+    return dataset
+
+
+def _converter_options(quantize: str, dataset=None) -> dict:
+    """TFLiteConverter settings for `quantize`, as Keras' LiteRT exporter takes them: builtin ops only."""
+    if quantize == "none":
+        return {"target_spec": {"supported_ops": [tf.lite.OpsSet.TFLITE_BUILTINS]}}
     if quantize == "fp16":
-        converter.optimizations = [tf.lite.Optimize.DEFAULT]
-        converter.target_spec.supported_types = [tf.float16]
-    elif quantize == "int8":
-        examples = list(representative_data) if representative_data is not None else representative_examples(config)
-
-        def dataset():
-            for ex in examples:
-                yield {k: np.repeat(np.asarray(v)[None], batch, axis=0) for k, v in ex.items()}  # batch axis
-
-        converter.optimizations = [tf.lite.Optimize.DEFAULT]
-        converter.representative_dataset = dataset
-        # int8 kernels wherever one exists; the integer bookkeeping (one-hot, edges, casts) stays as is
-        converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8, tf.lite.OpsSet.TFLITE_BUILTINS]
-    return converter
+        return {"optimizations": [tf.lite.Optimize.DEFAULT],
+                "target_spec": {"supported_ops": [tf.lite.OpsSet.TFLITE_BUILTINS], "supported_types": [tf.float16]}}
+    # int8 kernels wherever one exists; the integer bookkeeping (one-hot, edges, casts) stays as is
+    return {"optimizations": [tf.lite.Optimize.DEFAULT], "representative_dataset": dataset,
+            "target_spec": {"supported_ops": [tf.lite.OpsSet.TFLITE_BUILTINS_INT8, tf.lite.OpsSet.TFLITE_BUILTINS]}}
 
 
-def _convert(converter, quantize: str, int8_float_ops) -> bytes:
-    if quantize != "int8" or not int8_float_ops:
-        return converter.convert()
-    # selective quantization, the documented way: calibrate once, then quantize with a denylist
-    options = tf.lite.experimental.QuantizationDebugOptions(denylisted_ops=list(int8_float_ops))
-    debugger = tf.lite.experimental.QuantizationDebugger(converter=converter, debug_options=options)
-    return debugger.get_nondebug_quantized_model()
+def _int8_with_float_ops(synthesizer: Synthesizer, dataset, int8_float_ops, batch: int | None) -> bytes:
+    """int8 with the op types `int8_float_ops` in float: Keras' SavedModel export, then TensorFlow's
+    documented selective quantization (calibrate once, quantize with a denylist)."""
+    with tempfile.TemporaryDirectory(prefix="dagan_tflite_") as tmp:
+        saved = os.path.join(tmp, "saved_model")
+        synthesizer.export(saved, format="tf_saved_model", batch=batch, verbose=False)
+        converter = tf.lite.TFLiteConverter.from_saved_model(saved, signature_keys=["serving_default"])
+        for key, value in _converter_options("int8", dataset).items():
+            if key == "target_spec":
+                for spec_key, spec_value in value.items():
+                    setattr(converter.target_spec, spec_key, spec_value)
+            else:
+                setattr(converter, key, value)
+        options = tf.lite.experimental.QuantizationDebugOptions(denylisted_ops=list(int8_float_ops))
+        debugger = tf.lite.experimental.QuantizationDebugger(converter=converter, debug_options=options)
+        return debugger.get_nondebug_quantized_model()
 
 
 def convert_to_tflite(synthesizer: Synthesizer, config: DAGANConfig, out: str, quantize: str = "none",
                       representative_data=None, int8_float_ops=INT8_FLOAT_OPS, batch: int | None = None) -> str:
-    """Convert the Synthesizer's serving function to a .tflite file at `out`; returns `out`.
+    """Convert the Synthesizer to a .tflite file at `out`; returns `out`.
     `config`: where int8 calibration examples come from (`representative_examples`).
 
     quantize: 'none' (fp32), 'fp16' (float16 weights, float32 compute) or 'int8': int8 weights and
@@ -190,11 +179,15 @@ def convert_to_tflite(synthesizer: Synthesizer, config: DAGANConfig, out: str, q
         raise ValueError(f"batch={batch} must be a positive batch size (or None for a dynamic batch)")
     if quantize not in QUANTIZE_MODES:
         raise ValueError(f"quantize={quantize!r} is not a TFLite mode; choose one of {', '.join(QUANTIZE_MODES)}")
-    with tempfile.TemporaryDirectory(prefix="dagan_tflite_") as tmp:
-        saved = save_frozen_serving_model(synthesizer, os.path.join(tmp, "frozen"), batch=batch)
-        flatbuffer = _convert(_converter(saved, config, quantize, representative_data, batch or 1),
-                              quantize, int8_float_ops)
-    check_builtin_ops(flatbuffer, where=f"TFLite model for {out}")
-    with atomic_path(out, what="TFLite model") as tmp, open(tmp, "wb") as f:
-        f.write(flatbuffer)
+    # integer one-hot: the int8 quantizer turns a float ONE_HOT into 0.5 everywhere; the int32 one
+    # stays exact and only its cast to float is quantized (identical numbers in fp32 / fp16)
+    synthesizer = with_integer_one_hot(synthesizer)
+    dataset = _examples(config, representative_data, batch or 1) if quantize == "int8" else None
+    with atomic_path(out, what="TFLite model") as tmp:
+        if quantize == "int8" and int8_float_ops:
+            with open(tmp, "wb") as f:
+                f.write(_int8_with_float_ops(synthesizer, dataset, int8_float_ops, batch))
+        else:
+            synthesizer.export(tmp, format="litert", batch=batch, verbose=False, **_converter_options(quantize, dataset))
+        check_builtin_ops(tmp, where=f"TFLite model for {out}")
     return out

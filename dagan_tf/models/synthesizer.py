@@ -2,7 +2,7 @@
 
     synth = Synthesizer.from_preset("demo")                # or "run/latest_net_G.keras", or a run folder
     photo = synth({"label": values, "instance": ids})      # uint8 (N, H, W, 3)
-    synth.export("demo.tflite", format="litert")           # see dagan_tf.export
+    synth.export("demo.tflite", format="litert")           # Keras' export; dagan_tf.export adds the rest
 
 `Synthesizer` = `SemanticPreprocessor` (file values -> one-hot + edges) + the generator (+ z from a
 seed with `use_vae`) + the conversion to uint8. Inputs, a dict:
@@ -12,6 +12,10 @@ seed with `use_vae`) + the conversion to uint8. Inputs, a dict:
   identical in every export format), or `z` float32 `(N, z_dim)` given directly (an encoder's code).
 Output: uint8 `(N, H, W, 3)` = clip(round((g + 1) * 127.5), 0, 255); `float_images` gives g in [-1, 1].
 `(H, W)` is the generator's `image_hw`.
+
+`export(path, format="tf_saved_model" | "litert" | "onnx")` is Keras' own `Model.export`, with the
+deployment contract as its defaults: inputs `label` [, `instance`] [, `seed`] int32 `(batch, H, W)`
+(`batch` None or fixed), output `image` uint8 (every artefact names it so).
 """
 
 from __future__ import annotations
@@ -143,6 +147,19 @@ class Synthesizer(keras.Model):
         label_shape = input_shape["label"] if isinstance(input_shape, dict) else input_shape
         return tuple(label_shape[:3]) + (3,)
 
+    def export(self, filepath, format: str = "tf_saved_model", verbose=None, input_signature=None,
+               batch: int | None = None, **kwargs):
+        """Keras' `Model.export` of this model with its output named `image` and, by default, the input
+        signature `input_specs(batch)` (`batch`: None for any batch, or fixed, e.g. 1 for LiteRT.js).
+        `kwargs` go to Keras' exporter (LiteRT: the converter's options, e.g. `optimizations`)."""
+        if input_signature is None:
+            import tensorflow as tf
+
+            input_signature = [{name: tf.TensorSpec(spec.shape, spec.dtype, name=name)
+                                for name, spec in self.input_specs(batch).items()}]
+        return keras.Model.export(_NamedImage(self), filepath, format=format, verbose=verbose,
+                                  input_signature=input_signature, **kwargs)
+
     def get_config(self):
         return {"generator": keras.saving.serialize_keras_object(self.generator),
                 "preprocessor": keras.saving.serialize_keras_object(self.preprocessor), "name": self.name}
@@ -154,6 +171,18 @@ class Synthesizer(keras.Model):
         preprocessor = keras.saving.deserialize_keras_object(config.pop("preprocessor"),
                                                              custom_objects=custom_objects)
         return cls(generator, preprocessor, **config)
+
+
+class _NamedImage(keras.Model):
+    """The Synthesizer with its output in a dict, `{"image": uint8}`: what exported artefacts call it."""
+
+    def __init__(self, synthesizer: Synthesizer, **kwargs):
+        super().__init__(name=synthesizer.name, **kwargs)
+        self.synthesizer = synthesizer
+        self.built = True
+
+    def call(self, inputs, training: bool = False):
+        return {"image": self.synthesizer(inputs, training=training)}
 
 
 def example_inputs(synthesizer: Synthesizer, labels, instances=None, seeds=None) -> dict:
