@@ -17,7 +17,6 @@ from __future__ import annotations
 import argparse
 import os
 import pathlib
-import shutil
 import statistics
 import sys
 import tempfile
@@ -34,6 +33,7 @@ def build_site(args, work: pathlib.Path) -> tuple[pathlib.Path, object]:
     from dagan_tf.config import load_config, parse_overrides
     from dagan_tf.export import export_generator
     from dagan_tf.paint import write_site
+    from dagan_tf.paint.site import add_to_site
 
     config = load_config(args.config, parse_overrides(args.overrides))
     if args.checkpoint:
@@ -49,7 +49,7 @@ def build_site(args, work: pathlib.Path) -> tuple[pathlib.Path, object]:
         export_generator(config, checkpoint, format="tflite", quantize=q, out=str(work / f"model_{q}.tflite"), batch=1)
     write_site(site, work / "model_none.tflite", config)
     for q in QUANTIZE:
-        shutil.copyfile(work / f"model_{q}.tflite", site / f"model_{q}.tflite")
+        add_to_site(site, work / f"model_{q}.tflite", f"model_{q}.tflite")
     return site, config
 
 

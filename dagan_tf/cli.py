@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import pathlib
 import sys
+import traceback
 
 from dagan_tf.cli_parser import build_parser
 
@@ -107,7 +108,7 @@ def _cmd_export(args) -> int:
     cfg = _load_for_checkpoint(args)
     out = export_generator(
         cfg, args.checkpoint, format=args.format, quantize=args.quantize, out=args.out, name=args.name,
-        batch=args.batch, precision=args.precision,
+        batch=args.batch, precision=args.precision, force=args.force,
     )
     if args.format == "saved_model":
         base = os.path.dirname(os.path.abspath(out))
@@ -191,8 +192,10 @@ def main(argv=None) -> int:
         return 130
     except Exception as error:  # noqa: BLE001 - sorted into user errors (one line) and bugs (traceback)
         line = _error_line(args.command, error)
-        if line is None or verbose:
+        if line is None:
             raise
+        if verbose:  # the traceback too, and still the user error's one line and exit status
+            traceback.print_exc()
         print(line, file=sys.stderr)
         return getattr(error, "exit_code", 2)
 

@@ -91,6 +91,17 @@ _GENERATOR_HELP = ("generator .keras file, a run folder (its latest_net_G.keras)
                    "(demo: trained by this project, docs/demo_model.md)")
 
 
+def _port(text: str) -> int:
+    """A TCP port for --port: 0 (any free one) .. 65535."""
+    try:
+        port = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a port number (0..65535)") from None
+    if not 0 <= port <= 65535:
+        raise argparse.ArgumentTypeError(f"{port} is not a port number (0..65535; 0 picks a free one)")
+    return port
+
+
 def _add_precision_arg(p: argparse.ArgumentParser) -> None:
     from dagan_tf.precision import PRECISIONS
 
@@ -143,6 +154,8 @@ def _export_options(command) -> None:
                    "file (default saved_models/<name>[_fp16|_int8].tflite, saved_models/<name>.onnx, "
                    "saved_models/<name>[_fp16].keras)")
     p.add_argument("--name", default=None, help="model name for the TF Serving layout (default: the config's name)")
+    p.add_argument("--force", action="store_true",
+                   help="overwrite an existing --out file that is no file of the format (default: refuse)")
     _add_precision_arg(p)
 
 
@@ -157,7 +170,7 @@ def _paint_options(command) -> None:
                         ".tflite is served as it is)")
     p.add_argument("--site", default=None, help="site folder (default: paint_site/ beside the checkpoint; for a "
                    "shipped model ~/.cache/dagan_tf/paint/<name>)")
-    p.add_argument("--port", type=int, default=8000, help="port, 0 for a free one (default: 8000)")
+    p.add_argument("--port", type=_port, default=8000, help="port, 0 for a free one (default: 8000)")
     p.add_argument("--host", default="127.0.0.1", help="address to serve on; 0.0.0.0 for phones (default: 127.0.0.1)")
     p.add_argument("--no-browser", action="store_true", help="do not open a browser (default: open one)")
 

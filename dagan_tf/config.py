@@ -25,6 +25,7 @@ from dagan_tf.config_checks import (  # noqa: F401  (re-exported: the names have
     ConfigError,
     coerce,
     parse_spade_norm,
+    shown,
     suggest,
     validate,
 )
@@ -68,8 +69,8 @@ class DAGANConfig:
     aspect_ratio: float = 1.0
     no_flip: bool = False
     serial_batches: bool = False
-    # photos whose size differs from their label map's are refused (DataError naming both); true
-    # resizes them with the label map as the reference does (which stretches the photo)
+    # photos and instance maps whose size differs from their label map's are refused (DataError naming
+    # both); true resizes them with the label map as the reference does (which stretches the photo)
     resize_mismatched_photos: bool = False
     max_dataset_size: int = 0  # 0 = no limit (the reference's sys.maxsize)
     nThreads: int = 0  # 0 = tf.data.AUTOTUNE
@@ -185,7 +186,7 @@ def config_from_dict(values: Mapping[str, Any], source: str = "") -> DAGANConfig
     clean = {}
     for key, value in values.items():
         if key not in _FIELDS:
-            raise ConfigError(f"unknown config key '{key}'{where}.{suggest(key, _FIELDS)}", key=key)
+            raise ConfigError(f"unknown config key '{shown(key)}'{where}.{suggest(str(key), _FIELDS)}", key=key)
         clean[key] = _coerce(key, value, source)
     return DAGANConfig(**clean)
 
@@ -210,7 +211,9 @@ def parse_overrides(items) -> Overrides:
         key, raw = item.split("=", 1)
         key = key.strip()
         try:
-            out[key] = yaml.safe_load(raw) if raw.strip() else ""
+            out[key] = read_yaml(raw) if raw.strip() else ""
+        except ConfigError as e:
+            raise ConfigError(f"--set {shown(item)}: {e}", key=key) from None
         except yaml.YAMLError as e:
             problem = str(e).splitlines()[0]
             raise ConfigError(f"--set {item}: the value is not a YAML scalar ({problem}); quote it", key=key) from None
@@ -223,10 +226,10 @@ def _override_source(overrides: Mapping[str, Any], key: str) -> str:
     text = getattr(overrides, "text", {}).get(key)
     if text is None:
         value = overrides[key]
-        shown = value if isinstance(value, str) else yaml.safe_dump(value, default_flow_style=True).strip()
-        shown = shown[:-4] if shown.endswith("\n...") else shown
-        text = f"{key}={shown}"
-    return f"--set {text}"
+        dumped = value if isinstance(value, str) else yaml.safe_dump(value, default_flow_style=True).strip()
+        dumped = dumped[:-4] if dumped.endswith("\n...") else dumped
+        text = f"{key}={dumped}"
+    return f"--set {shown(text)}"
 
 
 def _presets_folder() -> str | None:
@@ -248,16 +251,48 @@ def preset_names() -> list[str]:
 
 
 def preset_path(path_or_name: str | os.PathLike) -> str:
-    """A config file's path: `path_or_name` itself when it is a file or looks like a path, else the
-    preset of that name (`preset_names()`)."""
+    """A config file's path: `path_or_name` itself when it is a file or looks like a path (a folder
+    separator, a .yaml/.yml suffix), else the preset of that name (`preset_names()`), whatever the
+    current folder holds (a folder named `demo` does not hide the `demo` preset)."""
     text = os.fspath(path_or_name)
-    if os.path.exists(text) or os.sep in text or "/" in text or text.endswith((".yaml", ".yml")):
+    if os.path.isfile(text) or os.sep in text or "/" in text or text.endswith((".yaml", ".yml")):
         return text
     folder = _presets_folder()
     if folder is not None and os.path.isfile(os.path.join(folder, f"{text}.yaml")):
         return os.path.join(folder, f"{text}.yaml")
-    raise ConfigError(f"config file not found: {text} (not a file, nor a preset name: "
+    what = "a folder, not a config file" if os.path.isdir(text) else "not a file"
+    raise ConfigError(f"config file not found: {shown(text)} ({what}, nor a preset name: "
                       f"{', '.join(preset_names()) or 'no presets installed'})")
+
+
+class _ConfigLoader(yaml.SafeLoader):
+    """`yaml.safe_load`'s loader, stricter for configs: no aliases (an 800-byte alias bomb expands to
+    gigabytes before anyone sees a value) and no duplicate keys (the last would silently win)."""
+
+    def compose_node(self, parent, index):
+        if self.check_event(yaml.AliasEvent):
+            event = self.peek_event()
+            raise ConfigError(f"line {event.start_mark.line + 1}: YAML aliases (*{event.anchor[:40]}) are not "
+                              "allowed in a config; write the value out")
+        return super().compose_node(parent, index)
+
+    def construct_mapping(self, node, deep=False):
+        lines = {}
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=True)
+            if not isinstance(key, str):
+                continue  # a config's keys are names; other keys are refused as unknown later
+            line = key_node.start_mark.line + 1
+            if key in lines:
+                raise ConfigError(f"duplicate key '{shown(key)}' (lines {lines[key]} and {line}); keep one",
+                                  key=key)
+            lines[key] = line
+        return super().construct_mapping(node, deep)
+
+
+def read_yaml(text_or_file):
+    """A YAML document parsed as `yaml.safe_load` does, refusing aliases and duplicate keys (ConfigError)."""
+    return yaml.load(text_or_file, Loader=_ConfigLoader)  # noqa: S506 (a SafeLoader subclass)
 
 
 def _read_yaml_mapping(source: str) -> dict[str, Any]:
@@ -265,9 +300,11 @@ def _read_yaml_mapping(source: str) -> dict[str, Any]:
         raise ConfigError(f"config file not found: {source}")
     with open(source, "r", encoding="utf-8") as f:
         try:
-            loaded = yaml.safe_load(f)
+            loaded = read_yaml(f)
+        except ConfigError as e:
+            raise ConfigError(f"config file {source}: {e}", key=e.key) from None
         except yaml.YAMLError as e:
-            raise ConfigError(f"config file {source} is not valid YAML: {e}") from e
+            raise ConfigError(f"config file {source} is not valid YAML: {shown(' '.join(str(e).split()), 400)}") from None
     if loaded is None:
         raise ConfigError(f"config file {source} is empty; it must hold a mapping of option names to values "
                           "(see configs/*.yaml)")
@@ -292,13 +329,14 @@ def load_config(path: str | os.PathLike | None, overrides: Mapping[str, Any] | N
         from_file = _read_yaml_mapping(source)
         for key, value in from_file.items():  # wrong keys and types of the file, blamed on the file
             if key not in _FIELDS:
-                raise ConfigError(f"unknown config key '{key}' in {source}.{suggest(key, _FIELDS)}", key=key)
+                raise ConfigError(f"unknown config key '{shown(key)}' in {source}.{suggest(str(key), _FIELDS)}",
+                                  key=key)
             values[key] = _coerce(key, value, source)
     overrides = overrides or {}
     for key, value in overrides.items():
         origin = _override_source(overrides, key)
         if key not in _FIELDS:
-            raise ConfigError(f"{origin}: unknown config key '{key}'.{suggest(key, _FIELDS)}", key=key)
+            raise ConfigError(f"{origin}: unknown config key '{shown(key)}'.{suggest(str(key), _FIELDS)}", key=key)
         values[key] = _coerce(key, value, origin)
     try:
         return config_from_dict(values)

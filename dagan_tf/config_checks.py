@@ -30,6 +30,7 @@ __all__ = [
     "SPADE_NORM_PATTERN",
     "ConfigError",
     "coerce",
+    "shown",
     "parse_plain_norm",
     "parse_spade_norm",
     "suggest",
@@ -65,8 +66,21 @@ class ConfigError(ValueError):
         self.key = key
 
 
+#: The most characters of one value an error message shows.
+SHOWN_CHARACTERS = 200
+
+
+def shown(value, limit: int = SHOWN_CHARACTERS) -> str:
+    """`value` for an error message (a str as it is, anything else as its repr), at most `limit`
+    characters: a longer one is cut, saying how long it was."""
+    text = value if isinstance(value, str) else repr(value)
+    return text if len(text) <= limit else f"{text[:limit]}... ({len(text)} characters)"
+
+
 def suggest(word: str, choices) -> str:
     """The hint ` Did you mean 'x'?` for the closest of `choices` to `word`, or ''."""
+    if len(word) > 2 * max((len(str(c)) for c in choices), default=0) + 10:
+        return ""  # nothing long is a typo of a short choice (and difflib is quadratic)
     close = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.5)
     return f" Did you mean '{close[0]}'?" if close else ""
 
@@ -87,7 +101,7 @@ def coerce(want: type, key: str, value: Any, source: str) -> Any:
         if isinstance(value, str):
             return value
     raise ConfigError(
-        f"config key '{key}'{where}: value {value!r} is a {type(value).__name__}, "
+        f"config key '{key}'{where}: value {shown(repr(value))} is a {type(value).__name__}, "
         f"expected {want.__name__}", key=key
     )
 
@@ -96,7 +110,7 @@ def _choice(cfg, key: str, choices) -> None:
     value = getattr(cfg, key)
     if value not in choices:
         raise ConfigError(
-            f"config key '{key}': value {value!r} is not allowed; choose one of "
+            f"config key '{key}': value {shown(repr(value))} is not allowed; choose one of "
             f"{', '.join(map(str, choices))}.{suggest(str(value), choices)}", key=key
         )
 
@@ -154,6 +168,14 @@ def _check_ranges(cfg) -> None:
                           "epoch; make their sum >= 1", key="niter")
 
 
+def _check_name(name: str) -> None:
+    """The experiment name is one folder (`checkpoints_dir/name`, `results_dir/name`): a run never writes
+    outside those folders."""
+    if not name or name in (".", "..") or "/" in name or "\\" in name or "\0" in name:
+        raise ConfigError(f"config key 'name': value {shown(repr(name))} must be a plain folder name (no '/', "
+                          "'\\', '.' or '..'): the run folder is checkpoints_dir/<name>", key="name")
+
+
 def validate(cfg) -> None:
     """Raise ConfigError naming the key, the value and what is allowed, for any impossible option."""
     for key, want in typing.get_type_hints(type(cfg)).items():
@@ -165,6 +187,7 @@ def validate(cfg) -> None:
     _choice(cfg, "init_type", ("xavier",))
     _check_ranges(cfg)
     _check_norm_strings(cfg)
+    _check_name(cfg.name)
     div = 2**cfg.num_up
     if cfg.crop_size % div:
         raise ConfigError(

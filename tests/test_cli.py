@@ -69,8 +69,9 @@ def test_user_errors_end_in_one_line_and_exit_2(monkeypatch, capsys, error, line
     assert main(["train", "--config", DEMO]) == 2
     captured = capsys.readouterr()
     assert captured.err.strip().splitlines() == [line]
-    with pytest.raises(type(error)):  # --verbose: the whole traceback
-        main(["train", "--config", DEMO, "--verbose"])
+    assert main(["train", "--config", DEMO, "--verbose"]) == 2  # --verbose: the traceback too, still exit 2
+    verbose = capsys.readouterr().err
+    assert "Traceback (most recent call last)" in verbose and verbose.strip().splitlines()[-1] == line
 
 
 def test_bugs_keep_their_traceback(monkeypatch):
@@ -126,3 +127,18 @@ def test_piped_output_is_plain_lines(tmp_path):
         assert not _NOISE.search(result.stdout + result.stderr), result.stdout + result.stderr
     assert made.stdout.splitlines()[-2] == "10/10 scenes (100%)"
     assert "1/1 images (100%)" in generated.stdout.splitlines()
+
+
+def test_verbose_shows_the_traceback_and_keeps_the_one_line_and_exit_2(tmp_path, capsys):
+    missing = str(tmp_path / "missing.yaml")
+    assert main(["--verbose", "train", "--config", missing]) == 2
+    err = capsys.readouterr().err
+    assert "Traceback (most recent call last)" in err
+    assert err.strip().splitlines()[-1] == f"dagan-tf train: error: config file not found: {missing}"
+
+
+def test_a_name_that_leaves_checkpoints_dir_is_refused(tmp_path, capsys):
+    argv = ["train", "--config", "demo", "--name", "../escaped", "--set", f"checkpoints_dir={tmp_path / 'ck'}"]
+    assert main(argv) == 2
+    assert "config key 'name': value '../escaped' must be a plain folder name" in capsys.readouterr().err
+    assert not (tmp_path / "escaped").exists() and not (tmp_path / "ck").exists()

@@ -1,11 +1,13 @@
+import os
 import pathlib
 import re
 import sys
+import time
 
 import pytest
 import yaml
 
-from dagan_tf.config import ConfigError, DAGANConfig, load_config, parse_overrides, save_config
+from dagan_tf.config import ConfigError, DAGANConfig, load_config, parse_overrides, preset_path, save_config
 
 CONFIGS = pathlib.Path(__file__).resolve().parents[1] / "configs"
 
@@ -172,3 +174,54 @@ def test_set_errors_name_the_set_item_not_the_file(capsys):
         load_config(None, {"lr": -1})  # a plain dict: the item is rebuilt from the value
     with pytest.raises(ConfigError, match=r"^--set =3: not of the form KEY=VALUE"):
         parse_overrides(["=3"])
+
+
+def test_yaml_aliases_are_refused_before_they_expand(tmp_path):
+    """The 800-byte alias bomb (each level nine times the one before) ends at once, in one short line."""
+    levels = ["a0: &a0 [x, x, x, x, x, x, x, x, x]"]
+    levels += [f"a{i}: &a{i} [*a{i - 1}, *a{i - 1}, *a{i - 1}, *a{i - 1}, *a{i - 1}, *a{i - 1}, *a{i - 1}, "
+               f"*a{i - 1}, *a{i - 1}]" for i in range(1, 9)]
+    bomb = tmp_path / "bomb.yaml"
+    bomb.write_text("\n".join(levels) + "\nname: *a8\n")
+    start = time.monotonic()
+    with pytest.raises(ConfigError) as err:
+        load_config(str(bomb))
+    assert time.monotonic() - start < 2.0
+    assert str(err.value) == (f"config file {bomb}: line 2: YAML aliases (*a0) are not allowed in a config; "
+                              "write the value out")
+    with pytest.raises(ConfigError, match=r"--set name=\*x: .*YAML aliases"):
+        load_config("demo", parse_overrides(["name=*x"]))
+
+
+def test_duplicate_keys_are_refused_naming_the_key_and_both_lines(tmp_path):
+    path = tmp_path / "dup.yaml"
+    path.write_text("name: dup\nngf: 8\nlabel_nc: 3\nngf: 64\n")
+    with pytest.raises(ConfigError) as err:
+        load_config(str(path))
+    assert str(err.value) == f"config file {path}: duplicate key 'ngf' (lines 2 and 4); keep one"
+    assert err.value.key == "ngf"
+
+
+def test_error_messages_bound_the_values_they_show(tmp_path):
+    path = tmp_path / "long.yaml"
+    path.write_text("name: [" + ", ".join(["abcdefgh"] * 5000) + "]\n")
+    with pytest.raises(ConfigError) as err:
+        load_config(str(path))
+    assert "(60000 characters) is a list, expected str" in str(err.value) and len(str(err.value)) < 500
+    path.write_text("x" * 1000 + ": 1\n")  # YAML's longest plain key
+    with pytest.raises(ConfigError) as err:
+        load_config(str(path))
+    assert "unknown config key 'xxxx" in str(err.value) and len(str(err.value)) < 500
+
+
+def test_a_preset_name_is_found_whatever_the_current_folder_holds(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    os.mkdir("demo")  # e.g. after `dagan-tf make-demo-data demo`
+    assert load_config("demo").dataset_mode == "demo"
+    assert preset_path("demo").endswith(os.path.join("", "demo.yaml"))
+    (tmp_path / "custom").write_text("name: mine\ndataset_mode: custom\n")  # a file wins over the preset
+    assert load_config("custom").name == "mine"
+    os.mkdir("no_such_preset")
+    with pytest.raises(ConfigError, match=r"config file not found: no_such_preset \(a folder, not a config file, "
+                                          r"nor a preset name: ade20k, "):
+        load_config("no_such_preset")

@@ -171,3 +171,26 @@ def test_fid_errors_name_the_input(tmp_path, capsys):
     with pytest.raises(ValueError, match="no images"):
         list_image_files(tmp_path / "empty")
     assert os.path.isdir(tmp_path / "empty")
+
+
+def test_real_stats_are_checked_before_any_feature_is_computed(tmp_path, capsys):
+    """A non-.npz file, a junk .npz, a .npz without mu / sigma, and one of other dims: each refused in one
+    line naming it, before the Inception network is even built."""
+    from dagan_tf.cli import main
+
+    images = _write_pngs(tmp_path / "a", 2, seed=0, size=(32, 32))
+    (tmp_path / "stats.txt").write_text("mu sigma")
+    (tmp_path / "junk.npz").write_bytes(b"not a zip")
+    np.savez(tmp_path / "keys.npz", mean=np.zeros(64), cov=np.eye(64))
+    np.savez(tmp_path / "dims.npz", mu=np.zeros(64), sigma=np.eye(64))
+    np.savez(tmp_path / "shape.npz", mu=np.zeros(2048), sigma=np.zeros(2048))
+    expected = {"stats.txt": "is a file but no pytorch-fid statistics .npz",
+                "junk.npz": "is not a FID statistics .npz with 'mu' and 'sigma'",
+                "keys.npz": "is not a FID statistics .npz with 'mu' and 'sigma'",
+                "dims.npz": "holds 64-dims features but --dims is 2048",
+                "shape.npz": "are not a mean vector and its square covariance"}
+    with mock.patch("dagan_tf.evaluation.fid.InceptionFeatures", side_effect=AssertionError("features computed")):
+        for name, message in expected.items():
+            assert main(["fid", str(images), "--real-stats", str(tmp_path / name)]) == 2, name
+            line = capsys.readouterr().err.strip().splitlines()[-1]
+            assert line.startswith("dagan-tf fid: error: ") and str(tmp_path / name) in line and message in line, line

@@ -210,3 +210,14 @@ def test_a_stopped_fine_tuning_run_resumes_its_own_backup(workdir, monkeypatch, 
     out = capsys.readouterr().out
     assert "resumed from step 2" in out and "resuming this run's own backup" in out
     assert second.resumed_from == 2 and second.step == 3
+
+
+def test_a_refused_init_leaves_no_run_folder(workdir):
+    """Weights of another class set without --init-partial: refused naming the keys, and the new run's
+    folder is gone again (a rerun with the right weights starts clean)."""
+    cfg = tiny(workdir, "refused_init")
+    src = _save_random_networks(cfg.replace(label_nc=5), workdir, "other_classes", seed=2)
+    run_dir = os.path.join(cfg.checkpoints_dir, cfg.name)
+    with grappler_off(), pytest.raises(ValueError, match="label_nc"):
+        run_training(cfg, max_steps=1, init=resolve_init_source(src["G"]), verbose=0)
+    assert not os.path.exists(run_dir)

@@ -130,3 +130,18 @@ def test_photo_label_size_mismatch_is_refused_naming_both(tmp_path, capsys):
         load_example(cfg, label_path, photo_path, None, True)
     stretched = load_example(cfg.replace(resize_mismatched_photos=True), label_path, photo_path, None, True)
     assert stretched["image"].shape == (64, 64, 3) and stretched["label"].shape == (64, 64)
+
+
+def test_instance_label_size_mismatch_is_refused_naming_both(tmp_path):
+    rng = np.random.default_rng(24)
+    label_path, photo_path = facades_pair(tmp_path, rng, "a", 40, 30)
+    instance_path = str(tmp_path / "train_inst" / "a.png")
+    save(instance_path, rng.integers(0, 5, (44, 30), dtype=np.uint8))
+    cfg = config("coco", dataroot=str(tmp_path), label_nc=13, load_size=64, crop_size=64)
+    message = (f"instance file {instance_path} is 30x44 but its label file {label_path} is 30x40; fix the pair, or "
+               "set resize_mismatched_photos: true to resize photos and instance maps with their label maps as the "
+               "reference does")
+    with pytest.raises(DataError, match=f"^{re.escape(message)}$"):
+        load_example(cfg, label_path, photo_path, instance_path, True)
+    resized = load_example(cfg.replace(resize_mismatched_photos=True), label_path, photo_path, instance_path, True)
+    assert resized["instance"].shape == (64, 64)

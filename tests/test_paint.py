@@ -24,6 +24,7 @@ import pathlib
 import shutil
 import threading
 import time
+import urllib.error
 import urllib.request
 
 import numpy as np
@@ -474,3 +475,58 @@ def test_the_generator_file_s_own_config_is_used_without_config_yaml(tmp_path):
         _resolve_config(old, None)
     save_config(cfg.replace(name="old"), old.parent / "config.yaml")
     assert _resolve_config(old, None).name == "old"
+
+
+def _get(url) -> int:
+    try:
+        with urllib.request.urlopen(url) as response:
+            response.read()
+            return response.status
+    except urllib.error.HTTPError as e:
+        return e.code
+
+
+def test_a_folder_it_did_not_write_is_refused_and_only_the_site_is_served(sites, config, tmp_path):
+    """`--site DIR` with someone's files is refused before anything is written; the server serves the
+    files write_site wrote and nothing else (no listings, nothing added later, no way out of the folder)."""
+    model = sites("none").model_path
+    foreign = tmp_path / "foreign"
+    (foreign / "photos").mkdir(parents=True)
+    (foreign / "secret.txt").write_text("not for the LAN")
+    with pytest.raises(ValueError, match=r"--site .*foreign holds files dagan-tf paint did not write \(photos, "
+                                         r"secret.txt\); give a new or empty folder"):
+        start_paint(model, config, site_dir=foreign, port=0)
+    assert sorted(p.name for p in foreign.iterdir()) == ["photos", "secret.txt"]
+
+    session = start_paint(model, config, site_dir=tmp_path / "site", port=0)
+    try:
+        (session.site_dir / "secret.txt").write_text("added after the site was written")
+        (session.site_dir / "photos").mkdir()
+        assert _get(session.url) == 200 and _get(session.url + "classes.json") == 200
+        for path in ("secret.txt", "photos/", "scenes/", "litertjs/", "model.json", ".dagan_paint_site.json",
+                     "%2e%2e/foreign/secret.txt", "scenes/../secret.txt"):
+            assert _get(session.url + path) == 404, path
+    finally:
+        session.server.stop()
+    session = start_paint(model, config, site_dir=tmp_path / "site", port=0)  # its own site: rewritten
+    session.server.stop()
+
+
+def test_paint_faults_end_in_one_line_naming_the_file_or_option(sites, tmp_path, capsys):
+    def last_line(argv) -> str:
+        assert cli.main(["paint", "--no-browser", "--site", str(tmp_path / "s"), *argv]) == 2
+        return capsys.readouterr().err.strip().splitlines()[-1]
+
+    with pytest.raises(SystemExit) as exit_info:
+        cli.main(["paint", "--port", "99999"])
+    assert exit_info.value.code == 2
+    assert capsys.readouterr().err.strip().splitlines()[-1] == (
+        "dagan-tf paint: error: argument --port: 99999 is not a port number (0..65535; 0 picks a free one)")
+    truncated = tmp_path / "G.keras"
+    truncated.write_bytes(b"PK\x03\x04 not the rest of a zip")
+    assert last_line(["--checkpoint", str(truncated)]).startswith(
+        f"dagan-tf paint: error: {truncated} is not a valid .keras file")
+    garbage = tmp_path / "model.tflite"
+    garbage.write_bytes(b"\x00" * 64)
+    line = last_line(["--checkpoint", str(garbage), "--config", "demo"])
+    assert line.startswith(f"dagan-tf paint: error: {garbage} is not a TFLite model LiteRT can load"), line

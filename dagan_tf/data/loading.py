@@ -80,8 +80,9 @@ def load_example(config, label_path: str, image_path: str, instance_path: str | 
 
     Returns NumPy arrays: 'label' int32 (H, W) file values (`models.SemanticPreprocessor` maps them), 'image' uint8 (H, W, 3), and 'instance' int32
     (H, W) when `instance_path` is given. Photos are read upright and 16-bit ones scaled (images.py).
-    Raises DataError naming the file for unreadable files, label values that are no class, a photo whose
-    size differs from its label map's (naming both files and sizes; unless `resize_mismatched_photos`),
+    Raises DataError naming the file for unreadable files, label values that are no class, a photo or
+    instance map whose size differs from its label map's (naming both files and sizes; unless
+    `resize_mismatched_photos`),
     and maps whose resized sizes differ.
     """
     label_img = _open_integer_map(label_path, "label")
@@ -99,6 +100,11 @@ def load_example(config, label_path: str, image_path: str, instance_path: str | 
     sizes = {label_path: label.shape, image_path: image.shape[:2]}
     if instance_path:
         inst_img = _open_integer_map(instance_path, "instance")
+        if inst_img.size != label_img.size and not config.resize_mismatched_photos:
+            raise DataError(
+                f"instance file {instance_path} is {inst_img.width}x{inst_img.height} but its label file {label_path} "
+                f"is {label_img.width}x{label_img.height}; fix the pair, or set resize_mismatched_photos: true to "
+                "resize photos and instance maps with their label maps as the reference does")
         instance = np.asarray(transforms.resize_for_mode(inst_img, config, is_train, Image.NEAREST))
         out["instance"] = instance.astype(np.int32)
         sizes[instance_path] = instance.shape

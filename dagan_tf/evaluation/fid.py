@@ -142,6 +142,9 @@ def load_statistics(path: str | os.PathLike, dims: int | None = None) -> tuple[n
             mu, sigma = f["mu"][:], f["sigma"][:]
     except Exception as e:
         raise ValueError(f"{path} is not a FID statistics .npz with 'mu' and 'sigma' ({type(e).__name__}: {e})") from None
+    if mu.ndim != 1 or sigma.shape != (mu.shape[0], mu.shape[0]):
+        raise ValueError(f"statistics file {path}: 'mu' {mu.shape} and 'sigma' {sigma.shape} are not a mean "
+                         "vector and its square covariance")
     if dims is not None and mu.shape != (dims,):
         raise ValueError(f"statistics file {path} holds {mu.shape[0]}-dims features but --dims is {dims}")
     return mu, sigma
@@ -207,6 +210,18 @@ def statistics_of_path(path: str, features: InceptionFeatures, progress: bool = 
     return activation_statistics(features.of_files(list_image_files(path), progress=progress))
 
 
+def _statistics_or_files(path, dims: int):
+    """`(mu, sigma)` read from a `.npz` (checked against `dims`), or the image files of a folder."""
+    path = os.fspath(path)
+    if os.path.isfile(path):
+        if not path.endswith(".npz"):
+            raise ValueError(f"{path} is a file but no pytorch-fid statistics .npz; give an image folder or a .npz")
+        return load_statistics(path, dims)
+    if not os.path.exists(path):
+        raise FileNotFoundError(f"path not found: {path}")
+    return list_image_files(path)
+
+
 def fid_of_paths(
     path_a: str,
     path_b: str,
@@ -227,12 +242,12 @@ def fid_of_paths(
         save_stats_b: write `path_b`'s statistics to this `.npz` (e.g. the real photos, to reuse).
         progress: show progress bars.
     """
-    for p in (path_a, path_b):
-        if not os.path.exists(p):
-            raise FileNotFoundError(f"path not found: {p}")
+    # every input is checked before the first feature is computed (a bad .npz costs no minutes)
+    sources = [_statistics_or_files(p, dims) for p in (path_a, path_b)]
     features = InceptionFeatures(weights, dims=dims, batch_size=batch_size)
-    mu_a, sigma_a = statistics_of_path(path_a, features, progress)
-    mu_b, sigma_b = statistics_of_path(path_b, features, progress)
+    (mu_a, sigma_a), (mu_b, sigma_b) = (
+        source if isinstance(source, tuple) else activation_statistics(features.of_files(source, progress=progress))
+        for source in sources)
     if save_stats_b:
         save_statistics(save_stats_b, mu_b, sigma_b)
     return frechet_distance(mu_a, sigma_a, mu_b, sigma_b)

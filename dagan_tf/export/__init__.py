@@ -67,9 +67,44 @@ def default_output_path(config: DAGANConfig, format: str, quantize: str = "none"
     return os.path.join(DEFAULT_BASE_DIR, f"{name}{suffix}{ext}")
 
 
+#: The file suffix of each file format (`--out` must end with it).
+FORMAT_SUFFIXES = {"tflite": ".tflite", "onnx": ".onnx", "keras": ".keras"}
+
+
+def _is_format_file(path: str, format: str) -> bool:
+    """Whether the existing file `path` is a `format` file (what an earlier export wrote)."""
+    import zipfile
+
+    try:
+        if format == "tflite":
+            with open(path, "rb") as f:
+                return f.read(8)[4:8] == b"TFL3"  # the flatbuffer's file identifier
+        if format == "keras":
+            with zipfile.ZipFile(path) as archive:
+                return "config.json" in archive.namelist()
+        import onnx
+
+        onnx.load(path, load_external_data=False)
+        return True
+    except Exception:  # unreadable or another kind of file
+        return False
+
+
+def check_output_file(out: str, format: str, force: bool = False) -> None:
+    """Refuse an `--out` without the format's suffix, a folder, or an existing file that is no `format`
+    file (an export never overwrites a file it did not write, unless `force`)."""
+    suffix = FORMAT_SUFFIXES[format]
+    if not out.endswith(suffix):
+        raise ValueError(f"export --format {format}: --out {out} must end with {suffix}")
+    if os.path.isdir(out):
+        raise ValueError(f"export --out {out} is a folder; give the {suffix} file to write")
+    if os.path.exists(out) and not force and not _is_format_file(out, format):
+        raise ValueError(f"export --out {out} exists and is no {format} file; pass --force to overwrite it")
+
+
 def export_generator(config: DAGANConfig, checkpoint, format: str = "saved_model", quantize: str = "none",
                      out: str | None = None, name: str | None = None, batch: int | None = None,
-                     precision: str = "fp32") -> str:
+                     precision: str = "fp32", force: bool = False) -> str:
     """Export a generator (`.keras` path, run folder, shipped name, generator keras.Model or Synthesizer)
     in `format`; returns the output path.
 
@@ -81,6 +116,7 @@ def export_generator(config: DAGANConfig, checkpoint, format: str = "saved_model
     'tflite' needs the 'lite' extra, 'onnx' the 'onnx' extra: MissingExtraError (an ImportError and a
     ValueError) with the `pip install` line when it is missing.
     precision: SavedModel only, 'fp32' or 'bf16' (`dagan_tf.precision`; the serving graph computes in bf16).
+    force: overwrite an existing `out` that is no file of `format` (by default refused: `check_output_file`).
     """
     check_precision(precision)
     if precision != "fp32" and format != "saved_model":
@@ -98,6 +134,8 @@ def export_generator(config: DAGANConfig, checkpoint, format: str = "saved_model
                          f"(got format {format!r})")
     if format in FORMAT_EXTRAS:
         require_extra(format)  # before the slow part: a missing extra is named at once
+    if out is not None and format in FORMAT_SUFFIXES:
+        check_output_file(out, format, force)
     synthesizer = load_synthesizer(checkpoint, config)
     if format == "saved_model":
         if precision != "fp32":

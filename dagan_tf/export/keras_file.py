@@ -58,8 +58,6 @@ def export_keras_file(synthesizer: Synthesizer, config: DAGANConfig, out: str, q
     if quantize not in KERAS_QUANTIZE_MODES:
         raise ValueError(f"quantize={quantize!r} is not a mode of format 'keras'; choose one of "
                          f"{', '.join(KERAS_QUANTIZE_MODES)}")
-    if not os.fspath(out).endswith(".keras"):
-        raise ValueError(f"export --format keras: --out {out} must end with .keras")
     generator = build_generator(config, name=synthesizer.generator.name)
     generator.set_weights(synthesizer.generator.get_weights())
     with tempfile.TemporaryDirectory(prefix="dagan_keras_") as tmp:

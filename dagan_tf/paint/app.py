@@ -47,12 +47,14 @@ def default_site_dir(checkpoint) -> pathlib.Path:
 def _resolve_config(checkpoint, config) -> DAGANConfig:
     if isinstance(config, DAGANConfig):
         return config
-    if not config and str(checkpoint).endswith(".keras") and os.path.isfile(checkpoint):
-        from dagan_tf.models.configured import saved_dagan_config
+    if not config and str(checkpoint).endswith(".keras"):
+        from dagan_tf.config import ConfigError
         from dagan_tf.models.loading import config_for_checkpoint
 
-        if saved_dagan_config(checkpoint) is not None:  # the generator carries its config
-            return config_for_checkpoint(checkpoint)
+        try:
+            return config_for_checkpoint(checkpoint)  # the generator's own (CheckpointError for a bad file)
+        except ConfigError:
+            pass  # saved without its config: config.yaml beside it
     path = pathlib.Path(config) if config else pathlib.Path(os.fspath(checkpoint)).parent / "config.yaml"
     if not path.is_file():
         raise FileNotFoundError(f"no config for {checkpoint}: {path} does not exist; pass --config CFG "
@@ -69,7 +71,11 @@ def _stamp(checkpoint: pathlib.Path, quantize: str) -> dict:
 def _check_batch_1(model_path: pathlib.Path) -> None:
     from ai_edge_litert.interpreter import Interpreter
 
-    runner = Interpreter(model_path=str(model_path)).get_signature_runner()
+    try:
+        runner = Interpreter(model_path=str(model_path)).get_signature_runner()
+    except (ValueError, RuntimeError) as e:  # LiteRT's multi-line text names no file
+        reason = " ".join(str(e).split())
+        raise ValueError(f"{model_path} is not a TFLite model LiteRT can load ({reason})") from None
     for name, detail in runner.get_input_details().items():
         batch = int(detail["shape_signature"][0])
         if batch != 1:
@@ -113,8 +119,9 @@ def prepare_model(checkpoint, config: DAGANConfig, site_dir, quantize: str = "no
     stamp = _stamp(checkpoint, quantize)
     if not (model_path.is_file() and stamp_path.is_file() and json.loads(stamp_path.read_text()) == stamp):
         from dagan_tf.export import export_generator
+        from dagan_tf.paint.site import open_site
 
-        site.mkdir(parents=True, exist_ok=True)
+        open_site(site)
         print(f"dagan-tf paint: exporting {checkpoint} to TFLite (batch 1, quantize {quantize}) ...")
         export_generator(config, str(checkpoint), format="tflite", quantize=quantize, out=str(model_path), batch=1)
         stamp_path.write_text(json.dumps(stamp))
@@ -160,11 +167,13 @@ def start_paint(checkpoint="demo", config=None, *, quantize: str | None = None, 
     """
     from dagan_tf.models.loading import generator_file
 
+    from dagan_tf.paint.site import claim_site
+
     checkpoint = generator_file(checkpoint)
     if quantize is None:
         quantize = "none" if str(checkpoint).endswith(".tflite") else "int8"
     config = _resolve_config(checkpoint, config)
-    site = pathlib.Path(site_dir) if site_dir else default_site_dir(checkpoint)
+    site = claim_site(site_dir if site_dir else default_site_dir(checkpoint))  # before anything is written there
     model_path = prepare_model(checkpoint, config, site, quantize, max_bytes)
     write_site(site, model_path, config)
     return PaintSession(site, model_path, SiteServer(site, host, port))

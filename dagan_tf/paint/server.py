@@ -6,6 +6,8 @@
 - `.wasm` as `application/wasm` (streaming compilation refuses anything else), `.js` as
   `text/javascript` (ES modules refuse other types), `.tflite` as `application/octet-stream`.
 - `Cache-Control: no-cache`: a re-written site (new model) is never mixed with a cached old one.
+- Only the files `write_site` wrote (its manifest) are served; anything else, folders included, is a
+  404 (no directory listings).
 
 Any static host that sends the same headers serves the site as well (README, "Mobile demo").
 """
@@ -18,6 +20,7 @@ import os
 import socket
 import sys
 import threading
+import urllib.parse
 
 __all__ = ["SITE_HEADERS", "SiteServer", "lan_address"]
 
@@ -44,6 +47,21 @@ _TYPES = {
 class _SiteHandler(http.server.SimpleHTTPRequestHandler):
     extensions_map = {**http.server.SimpleHTTPRequestHandler.extensions_map, **_TYPES}
 
+    def __init__(self, *args, allowed: frozenset = frozenset(), **kwargs):
+        self.allowed = allowed
+        super().__init__(*args, **kwargs)
+
+    def send_head(self):
+        relative = urllib.parse.unquote(urllib.parse.urlsplit(self.path).path).lstrip("/") or "index.html"
+        if relative not in self.allowed:  # not a file the site wrote: folders, "..", anything else
+            self.send_error(404, "not part of the paint site")
+            return None
+        return super().send_head()
+
+    def list_directory(self, path):
+        self.send_error(404, "not part of the paint site")
+        return None
+
     def end_headers(self):
         for key, value in SITE_HEADERS.items():
             self.send_header(key, value)
@@ -69,7 +87,10 @@ class SiteServer:
     """
 
     def __init__(self, site_dir, host: str = "127.0.0.1", port: int = 8000):
-        handler = functools.partial(_SiteHandler, directory=os.fspath(site_dir))
+        from dagan_tf.paint.site import site_files
+
+        allowed = frozenset(site_files(site_dir))
+        handler = functools.partial(_SiteHandler, directory=os.fspath(site_dir), allowed=allowed)
         try:
             self.httpd = _QuietServer((host, port), handler)
         except OSError as e:

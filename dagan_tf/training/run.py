@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import shutil
 import sys
 import time
 from typing import Sequence
@@ -230,6 +231,19 @@ def run_training(
     _write_demo_data_if_needed(config)
     plan = plan_run(config, max_steps)
 
+    new_run = not os.path.exists(paths["run_dir"])
+    try:
+        return _locked_run(config, max_steps, dist, is_chief, paths, plan, mixed_precision, jit_compile,
+                           steps_per_execution, init, init_partial, callbacks, verbose)
+    except BaseException:
+        if new_run:
+            _remove_if_nothing_written(paths["run_dir"])  # e.g. a refused --init-from: no empty run folder
+        raise
+
+
+def _locked_run(config, max_steps, dist, is_chief, paths, plan, mixed_precision, jit_compile, steps_per_execution,
+                init, init_partial, callbacks, verbose) -> TrainingResult:
+    """`run_training` under the run folder's lock: resume or start, train, report."""
     with RunLock(paths["run_dir"], paths["lock"]) as lock:
         _clean_up_after_dead_writers(lock, paths)
         found = find_backup(paths)
@@ -243,6 +257,12 @@ def run_training(
             run = make_callbacks(model, config, paths, plan, step, meta is not None, is_chief, callbacks)
             return _train_and_report(model, config, plan, run, paths, step, meta is not None, verbose,
                                      dist.num_replicas_in_sync)
+
+
+def _remove_if_nothing_written(run_dir: str) -> None:
+    """Remove a run folder this process created if no file is in it (its lock is gone by now)."""
+    if os.path.isdir(run_dir) and not any(files for _, _, files in os.walk(run_dir)):
+        shutil.rmtree(run_dir, ignore_errors=True)
 
 
 def _clean_up_after_dead_writers(lock: RunLock, paths: dict) -> None:
