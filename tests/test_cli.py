@@ -142,3 +142,19 @@ def test_a_name_that_leaves_checkpoints_dir_is_refused(tmp_path, capsys):
     assert main(argv) == 2
     assert "config key 'name': value '../escaped' must be a plain folder name" in capsys.readouterr().err
     assert not (tmp_path / "escaped").exists() and not (tmp_path / "ck").exists()
+
+
+def test_choices_are_the_librarys_constants():
+    from dagan_tf.export import FORMATS, QUANTIZE_MODES
+    from dagan_tf.precision import PRECISIONS
+    from dagan_tf.training.strategy import STRATEGIES
+
+    def choices(command, option):
+        parser = _subcommands()[command]
+        return tuple(next(a for a in parser._actions if option in a.option_strings).choices)
+
+    assert choices("export", "--format") == FORMATS
+    assert choices("export", "--quantize") == QUANTIZE_MODES == choices("paint", "--quantize")
+    assert choices("export", "--precision") == PRECISIONS == choices("generate", "--precision")
+    assert choices("evaluate", "--precision") == PRECISIONS
+    assert choices("train", "--strategy") == STRATEGIES

@@ -1,6 +1,8 @@
-"""Networks that carry their config (dagan_tf/models/configured.py): G, D and E saved to `.keras`
-load back as the same class with `dagan_config`, from configs whose every network key differs from
-the defaults (a key missing from get_config would come back as its default and fail here)."""
+"""Networks from explicit constructor arguments that carry their experiment config
+(dagan_tf/models/configured.py, dagan_tf/models/arguments.py): `get_config` is exactly the constructor's
+arguments; G, D and E saved to `.keras` load back as the same class with `dagan_config` (a Keras asset),
+from configs whose every network key differs from the defaults (a key missing from get_config would come
+back as its default and fail here); dagan-tf 0.2 files (the whole config as one argument) still load."""
 
 import json
 import zipfile
@@ -19,7 +21,9 @@ from dagan_tf.models import (
     build_encoder,
     build_generator,
 )
+from dagan_tf.models.arguments import NETWORK_ARGUMENTS, network_arguments
 from dagan_tf.models.configured import NETWORK_KEYS, saved_dagan_config
+from tests.helpers import assert_config_round_trip
 
 #: Every network key away from its default (and a few data keys, which must travel too).
 NON_DEFAULT = dict(
@@ -53,7 +57,8 @@ def test_saved_network_loads_as_itself_with_its_config(tmp_path, kind, build, cl
     cfg = DAGANConfig(**NON_DEFAULT)
     model = build(cfg, name=f"my_{kind}")
     assert isinstance(model, cls) and model.dagan_config is cfg
-    assert model.get_config() == {"dagan_config": cfg.to_dict(), "name": f"my_{kind}"}
+    assert model.get_config() == {**network_arguments(kind, cfg), "name": f"my_{kind}"}
+    assert "dataroot" not in model.get_config() and "lr" not in model.get_config()
     rng = np.random.default_rng(0)
     for w in model.weights:  # every weight counts (the init leaves biases at 0)
         w.assign(rng.normal(0, 0.05, w.shape).astype(w.dtype))
@@ -73,7 +78,54 @@ def test_saved_network_loads_as_itself_with_its_config(tmp_path, kind, build, cl
         np.testing.assert_array_equal(keras.ops.convert_to_numpy(a), keras.ops.convert_to_numpy(b))
 
     rebuilt = cls.from_config(model.get_config())
-    assert rebuilt.dagan_config == cfg and [w.shape for w in rebuilt.weights] == [w.shape for w in model.weights]
+    assert rebuilt.dagan_config is None and [w.shape for w in rebuilt.weights] == [w.shape for w in model.weights]
+
+
+@pytest.mark.parametrize("kind, cls", [("generator", DAGANGenerator), ("discriminator", DAGANDiscriminator),
+                                       ("encoder", DAGANEncoder)])
+def test_get_config_is_exactly_the_constructor_arguments(kind, cls):
+    """Every argument non-default (the helper checks that), named in NETWORK_ARGUMENTS in the same order."""
+    cfg = DAGANConfig(**NON_DEFAULT, remat=True)
+    arguments = {**network_arguments(kind, cfg), "name": f"round_{kind}"}
+    assert [a.name for a in NETWORK_ARGUMENTS[kind]] == [k for k in arguments if k != "name"]
+    keep = ("input_size",) if kind == "encoder" else ()  # 128 = crop_size < 256: its non-default is 256
+    if kind == "encoder":
+        arguments["input_size"] = 256
+    assert_config_round_trip(cls, arguments, keep_default=keep)
+
+
+def test_network_keys_are_derived_from_the_arguments():
+    assert NETWORK_KEYS["generator"] == ("label_nc", "contain_dontcare_label", "no_instance", "crop_size",
+                                         "aspect_ratio", "num_upsampling_layers", "ngf", "norm_G", "use_vae", "z_dim")
+    assert NETWORK_KEYS["discriminator"] == ("label_nc", "contain_dontcare_label", "no_instance", "ndf", "num_D",
+                                             "n_layers_D", "norm_D")
+    assert NETWORK_KEYS["encoder"] == ("crop_size", "ngf", "norm_E", "z_dim")
+
+
+@pytest.mark.parametrize("kind, build, cls", [("generator", build_generator, DAGANGenerator),
+                                              ("discriminator", build_discriminator, DAGANDiscriminator),
+                                              ("encoder", build_encoder, DAGANEncoder)])
+def test_a_dagan_tf_0_2_file_still_loads(tmp_path, kind, build, cls):
+    """0.2 stored the whole DAGANConfig as the one constructor argument `dagan_config`."""
+    cfg = DAGANConfig(**NON_DEFAULT)
+    model = build(cfg)
+    path = tmp_path / f"{kind}.keras"
+    model.save(path)
+    with zipfile.ZipFile(path) as archive:  # rewrite it as 0.2 wrote it: no asset, the config as argument
+        members = {name: archive.read(name) for name in archive.namelist() if not name.startswith("assets/")}
+    saved = json.loads(members["config.json"])
+    saved["config"] = {"dagan_config": cfg.to_dict(), "name": model.name}
+    members["config.json"] = json.dumps(saved).encode()
+    old = tmp_path / f"old_{kind}.keras"
+    with zipfile.ZipFile(old, "w") as archive:
+        for name, data in members.items():
+            archive.writestr(name, data)
+    assert saved_dagan_config(old) == cfg.to_dict()
+    loaded = keras.saving.load_model(old)
+    assert type(loaded) is cls and loaded.dagan_config == cfg
+    assert loaded.get_config() == model.get_config()
+    for a, b in zip(model.weights, loaded.weights):
+        np.testing.assert_array_equal(keras.ops.convert_to_numpy(a), keras.ops.convert_to_numpy(b))
 
 
 def test_a_plain_functional_file_has_no_saved_config(tmp_path):
@@ -87,7 +139,6 @@ def test_a_plain_functional_file_has_no_saved_config(tmp_path):
 
 def test_a_saved_config_that_no_longer_validates_is_named():
     cfg = DAGANConfig(**NON_DEFAULT)
-    config = build_generator(cfg).get_config()
-    config["dagan_config"]["ngf"] = -3
+    config = {"dagan_config": {**cfg.to_dict(), "ngf": -3}, "name": "dagan_generator"}  # a 0.2 file's
     with pytest.raises(ValueError, match="^the config saved with DAGANGenerator 'dagan_generator': config key 'ngf': value -3"):
         DAGANGenerator.from_config(config)

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import re
 
+from dagan_tf.models.arguments import config_keys_text
+
 __all__ = ["IGNORED_SUFFIXES", "MAX_LISTED", "hints_for", "mismatch_message"]
 
 #: Buffers of the official files with no counterpart here.
@@ -26,8 +28,15 @@ def _guess_network(keys) -> str | None:
     return None
 
 
-_NORM_KEY = {"G": "norm_G", "D": "norm_D", "E": "norm_E"}
-_WIDTH_KEY = {"G": "ngf", "D": "ndf", "E": "ngf"}
+#: The official networks' letters -> the kinds of `models.arguments` (whose table names the config keys).
+_KIND = {"G": "generator", "D": "discriminator", "E": "encoder"}
+_NORM_ARGUMENT = {"G": "norm_G", "D": "norm_D", "E": "norm_E"}
+_WIDTH_ARGUMENT = {"G": "ngf", "D": "ndf", "E": "ngf"}
+
+
+def _keys(network: str, *arguments: str) -> str:
+    """The config keys behind the network's constructor `arguments` ("'label_nc', ... and 'no_instance'")."""
+    return config_keys_text(_KIND[network], *arguments)
 
 
 def _in_channels(shape):
@@ -44,46 +53,45 @@ def _shape_hint(network: str, key: str, want: tuple, got: tuple, has_up_4: bool)
     if first_layer and _in_channels(want) != _in_channels(got):
         offset = 3 if network == "D" else 0  # D sees concat[semantic map, RGB image]
         return (f"the checkpoint's first layers take {_in_channels(got) - offset} semantic channels, the "
-                f"config gives {_in_channels(want) - offset} (semantic_nc): check 'label_nc', "
-                "'contain_dontcare_label' and 'no_instance'")
+                f"config gives {_in_channels(want) - offset} (semantic_nc): check {_keys(network, 'semantic_nc')}")
     if network == "G" and key == "fc.weight" and len(got) != len(want):
         kind = "dense layer (VAE generator)" if len(got) == 2 else "conv (generator without VAE)"
-        return f"the checkpoint's 'fc' is a {kind}: check 'use_vae'"
+        return f"the checkpoint's 'fc' is a {kind}: check {_keys(network, 'use_vae')}"
     if network == "G" and key in ("fc.weight", "fc.bias"):
         if key == "fc.weight" and len(got) == 2 and got[1] != want[1]:
-            return f"the checkpoint's z has {got[1]} dimensions, the config's {want[1]}: check 'z_dim'"
+            return (f"the checkpoint's z has {got[1]} dimensions, the config's {want[1]}: "
+                    f"check {_keys(network, 'z_dim')}")
         return (f"the VAE generator's latent size differs (fc outputs {got[0]} values, the config needs "
-                f"{want[0]} = 16*ngf*sh*sw): check 'crop_size', 'aspect_ratio', 'num_upsampling_layers' "
-                "(and 'ngf')")
+                f"{want[0]} = 16*ngf*sh*sw): check {_keys(network, 'latent_hw')} (and {_keys(network, 'ngf')})")
     if network == "E" and key.startswith(("fc_mu.", "fc_var.")):
         if len(got) == 2 and got[0] != want[0]:
             return (f"the checkpoint's encoder gives {got[0]}-dimensional mu/logvar, the config "
-                    f"{want[0]}: check 'z_dim'")
-        return "the encoder's flattened grid differs: check 'ngf' and 'crop_size'"
+                    f"{want[0]}: check {_keys(network, 'z_dim')}")
+        return f"the encoder's flattened grid differs: check {_keys(network, 'ngf', 'input_size')}"
     if network == "G" and has_up_4 and key.startswith(("conv_64.", "cab.", "conv_img.")):
         return None  # final_nc follows num_upsampling_layers; said by the up_4 hint
     return (f"layer widths differ (e.g. {key}: checkpoint {got}, config {want}): "
-            f"check '{_WIDTH_KEY[network]}'")
+            f"check {_keys(network, _WIDTH_ARGUMENT[network])}")
 
 
 def _structure_hints(network: str, names: list, common: list) -> list[str]:
     """The config keys behind keys present on one side only (`names`); `common`: keys on both."""
     hints = []
-    norm_key = _NORM_KEY[network]
+    norm_keys = _keys(network, _NORM_ARGUMENT[network])
     if network == "G" and any(k.startswith("up_4.") for k in names):
         hints.append("only num_upsampling_layers='most' has 'up_4' (and final_nc = ngf/2 for conv_64, "
-                     "cab, conv_img): check 'num_upsampling_layers'")
+                     f"cab, conv_img): check {_keys(network, 'num_upsampling_layers')}")
     # the same conv stored raw on one side and spectrally normalised on the other
     raw = {k[: -len(".weight")] for k in names if k.endswith(".weight")}
     if any(k.endswith(".weight_orig") and k[: -len(".weight_orig")] in raw for k in names):
-        hints.append(f"spectral normalisation differs ('weight_orig' vs 'weight'): check '{norm_key}'")
+        hints.append(f"spectral normalisation differs ('weight_orig' vs 'weight'): check {norm_keys}")
     # batch-norm tensors on one side only, in a module both sides have
     for k in names:
         if ".running_" in k or (network != "G" and re.search(r"\.1\.(weight|bias)$", k)):
             module = k.rsplit(".", 2)[0]
             if any(c.startswith(module + ".") for c in common):
                 hints.append(f"batch-norm statistics present on one side only (batch vs instance norm): "
-                             f"check '{norm_key}'")
+                             f"check {norm_keys}")
                 break
 
     def one_sided(pattern):  # modules whose keys all sit on one side
@@ -91,11 +99,12 @@ def _structure_hints(network: str, names: list, common: list) -> list[str]:
         return [p for p in prefixes if not any(c.startswith(p) for c in common)]
 
     if network == "D" and one_sided(r"discriminator_\d+\."):
-        hints.append("the number of scales differs: check 'num_D'")
+        hints.append(f"the number of scales differs: check {_keys(network, 'num_D')}")
     elif network == "D" and one_sided(r"discriminator_\d+\.model\d+\."):
-        hints.append("the number of layers per scale differs: check 'n_layers_D'")
+        hints.append(f"the number of layers per scale differs: check {_keys(network, 'n_layers_D')}")
     if network == "E" and any(k.startswith("layer6.") for k in names):
-        hints.append("the encoder has six layers only when crop_size >= 256 (five below): check 'crop_size'")
+        hints.append(f"the encoder has six layers only when crop_size >= 256 (five below): "
+                     f"check {_keys(network, 'input_size')}")
     return hints
 
 

@@ -5,7 +5,8 @@ from keras import ops
 
 from dagan_tf.config import DAGANConfig
 from dagan_tf.layers import AvgPoolExcludePad, ConvNorm, SpectralConv2D
-from dagan_tf.models.configured import ConfiguredNetwork
+from dagan_tf.models.arguments import network_arguments
+from dagan_tf.models.configured import DAGANNetwork, built_from
 
 #: The reference's `padw = ceil((kw - 1) / 2)` for kw = 4: symmetric padding 2 on every side.
 _KW, _PADW = 4, 2
@@ -72,30 +73,41 @@ class NLayerDiscriminator(keras.layers.Layer):
 
 
 @keras.saving.register_keras_serializable(package="dagan_tf")
-class DAGANDiscriminator(ConfiguredNetwork):
-    """The multi-scale discriminator, built from a `DAGANConfig` (kept as `dagan_config`), any input size.
+class DAGANDiscriminator(DAGANNetwork):
+    """The multi-scale discriminator, any input size. `build_discriminator(config)` builds it from a
+    DAGANConfig (`models.arguments`).
 
     Input: `concat[semantic_map, image]` `(batch, height, width, semantic_nc + 3)`.
     Output: a list of `num_D` scales, each the list of every block's output (last: logits).
 
     Args:
-        dagan_config: the `DAGANConfig` (or its dict) whose network keys define the discriminator.
+        semantic_nc: channels of the semantic map.
+        ndf: width of the first layer. Defaults to 64.
+        num_D: scales (each on the input average-pooled once more). Defaults to 2.
+        n_layers_D: layers per scale. Defaults to 4.
+        norm_D: the norm string of its inner layers. Defaults to 'spectralinstance'.
+        init_gain: xavier-normal gain of every weight. Defaults to 0.02.
         name: the model's name. Defaults to "dagan_discriminator".
     """
 
-    def __init__(self, dagan_config: DAGANConfig, name: str = "dagan_discriminator", **kwargs):
-        config = dagan_config
-        inp = keras.Input((None, None, config.semantic_nc + 3), name="semantic_map_and_image")
+    KIND = "discriminator"
+
+    def __init__(self, semantic_nc: int, ndf: int = 64, num_D: int = 2, n_layers_D: int = 4,
+                 norm_D: str = "spectralinstance", init_gain: float = 0.02, name: str = "dagan_discriminator",
+                 **kwargs):
+        arguments = dict(semantic_nc=int(semantic_nc), ndf=int(ndf), num_D=int(num_D), n_layers_D=int(n_layers_D),
+                         norm_D=norm_D, init_gain=float(init_gain))
+        inp = keras.Input((None, None, arguments["semantic_nc"] + 3), name="semantic_map_and_image")
         x, outputs = inp, []
-        for i in range(config.num_D):
-            scale = NLayerDiscriminator(config.ndf, config.n_layers_D, config.norm_D,
-                                        init_gain=config.init_variance, name=f"discriminator_{i}")
+        for i in range(arguments["num_D"]):
+            scale = NLayerDiscriminator(arguments["ndf"], arguments["n_layers_D"], norm_D,
+                                        init_gain=arguments["init_gain"], name=f"discriminator_{i}")
             outputs.append(scale(x))
-            if i != config.num_D - 1:
+            if i != arguments["num_D"] - 1:
                 x = AvgPoolExcludePad(name=f"downsample_{i}")(x)
-        super().__init__(inp, outputs, dagan_config, name=name, **kwargs)
+        super().__init__(inp, outputs, arguments, name=name, **kwargs)
 
 
 def build_discriminator(config: DAGANConfig, name: str = "dagan_discriminator") -> DAGANDiscriminator:
-    """The discriminator for `config` (a `DAGANDiscriminator`)."""
-    return DAGANDiscriminator(config, name=name)
+    """The discriminator for `config` (a `DAGANDiscriminator` whose `dagan_config` is `config`)."""
+    return built_from(DAGANDiscriminator(**network_arguments("discriminator", config), name=name), config)

@@ -18,7 +18,8 @@ from typing import Any, Mapping
 import keras
 
 from dagan_tf.config import ConfigError, DAGANConfig, config_from_dict, load_config
-from dagan_tf.models.configured import NETWORK_KEYS, saved_dagan_config
+from dagan_tf.models.arguments import NETWORK_KEYS
+from dagan_tf.models.configured import saved_dagan_config
 from dagan_tf.models.discriminator import DAGANDiscriminator, NLayerDiscriminator
 from dagan_tf.models.encoder import DAGANEncoder
 from dagan_tf.models.generator import DAGANGenerator
