@@ -25,6 +25,7 @@ from dagan_tf.config_checks import (  # noqa: F401  (re-exported: the names have
     ConfigError,
     coerce,
     parse_spade_norm,
+    read_yaml,
     shown,
     suggest,
     validate,
@@ -263,36 +264,6 @@ def preset_path(path_or_name: str | os.PathLike) -> str:
     what = "a folder, not a config file" if os.path.isdir(text) else "not a file"
     raise ConfigError(f"config file not found: {shown(text)} ({what}, nor a preset name: "
                       f"{', '.join(preset_names()) or 'no presets installed'})")
-
-
-class _ConfigLoader(yaml.SafeLoader):
-    """`yaml.safe_load`'s loader, stricter for configs: no aliases (an 800-byte alias bomb expands to
-    gigabytes before anyone sees a value) and no duplicate keys (the last would silently win)."""
-
-    def compose_node(self, parent, index):
-        if self.check_event(yaml.AliasEvent):
-            event = self.peek_event()
-            raise ConfigError(f"line {event.start_mark.line + 1}: YAML aliases (*{event.anchor[:40]}) are not "
-                              "allowed in a config; write the value out")
-        return super().compose_node(parent, index)
-
-    def construct_mapping(self, node, deep=False):
-        lines = {}
-        for key_node, _ in node.value:
-            key = self.construct_object(key_node, deep=True)
-            if not isinstance(key, str):
-                continue  # a config's keys are names; other keys are refused as unknown later
-            line = key_node.start_mark.line + 1
-            if key in lines:
-                raise ConfigError(f"duplicate key '{shown(key)}' (lines {lines[key]} and {line}); keep one",
-                                  key=key)
-            lines[key] = line
-        return super().construct_mapping(node, deep)
-
-
-def read_yaml(text_or_file):
-    """A YAML document parsed as `yaml.safe_load` does, refusing aliases and duplicate keys (ConfigError)."""
-    return yaml.load(text_or_file, Loader=_ConfigLoader)  # noqa: S506 (a SafeLoader subclass)
 
 
 def _read_yaml_mapping(source: str) -> dict[str, Any]:

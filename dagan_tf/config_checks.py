@@ -11,6 +11,8 @@ import math
 import typing
 from typing import Any
 
+import yaml
+
 # The dataset registry is imported by config validation: the list of modes and their config rules
 # live with the datasets. It imports nothing of the config, so no cycle.
 from dagan_tf.data import registry as dataset_registry
@@ -30,6 +32,7 @@ __all__ = [
     "SPADE_NORM_PATTERN",
     "ConfigError",
     "coerce",
+    "read_yaml",
     "shown",
     "parse_plain_norm",
     "parse_spade_norm",
@@ -75,6 +78,36 @@ def shown(value, limit: int = SHOWN_CHARACTERS) -> str:
     characters: a longer one is cut, saying how long it was."""
     text = value if isinstance(value, str) else repr(value)
     return text if len(text) <= limit else f"{text[:limit]}... ({len(text)} characters)"
+
+
+class _ConfigLoader(yaml.SafeLoader):
+    """`yaml.safe_load`'s loader, stricter for configs: no aliases (an 800-byte alias bomb expands to
+    gigabytes before anyone sees a value) and no duplicate keys (the last would silently win)."""
+
+    def compose_node(self, parent, index):
+        if self.check_event(yaml.AliasEvent):
+            event = self.peek_event()
+            raise ConfigError(f"line {event.start_mark.line + 1}: YAML aliases (*{event.anchor[:40]}) are not "
+                              "allowed in a config; write the value out")
+        return super().compose_node(parent, index)
+
+    def construct_mapping(self, node, deep=False):
+        lines = {}
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=True)
+            if not isinstance(key, str):
+                continue  # a config's keys are names; other keys are refused as unknown later
+            line = key_node.start_mark.line + 1
+            if key in lines:
+                raise ConfigError(f"duplicate key '{shown(key)}' (lines {lines[key]} and {line}); keep one",
+                                  key=key)
+            lines[key] = line
+        return super().construct_mapping(node, deep)
+
+
+def read_yaml(text_or_file):
+    """A YAML document (a config file, a `--set` value) parsed as `yaml.safe_load` does, refusing aliases and duplicate keys (ConfigError)."""
+    return yaml.load(text_or_file, Loader=_ConfigLoader)  # noqa: S506 (a SafeLoader subclass)
 
 
 def suggest(word: str, choices) -> str:

@@ -233,30 +233,23 @@ def run_training(
 
     new_run = not os.path.exists(paths["run_dir"])
     try:
-        return _locked_run(config, max_steps, dist, is_chief, paths, plan, mixed_precision, jit_compile,
-                           steps_per_execution, init, init_partial, callbacks, verbose)
+        with RunLock(paths["run_dir"], paths["lock"]) as lock:
+            _clean_up_after_dead_writers(lock, paths)
+            found = find_backup(paths)
+            if found and int(found[1]["step"]) >= plan.target:
+                step = int(found[1]["step"])
+                print(finished_message(config, step, plan))
+                return TrainingResult(paths["run_dir"], step, plan.total_steps, step, True)
+            with dtype_policy(mixed_precision):
+                model = _build_model(config, dist, plan, jit_compile, steps_per_execution)
+                step, meta = _restore_or_start(model, config, paths, plan, found, init, init_partial, is_chief)
+                run = make_callbacks(model, config, paths, plan, step, meta is not None, is_chief, callbacks)
+                return _train_and_report(model, config, plan, run, paths, step, meta is not None, verbose,
+                                         dist.num_replicas_in_sync)
     except BaseException:
         if new_run:
             _remove_if_nothing_written(paths["run_dir"])  # e.g. a refused --init-from: no empty run folder
         raise
-
-
-def _locked_run(config, max_steps, dist, is_chief, paths, plan, mixed_precision, jit_compile, steps_per_execution,
-                init, init_partial, callbacks, verbose) -> TrainingResult:
-    """`run_training` under the run folder's lock: resume or start, train, report."""
-    with RunLock(paths["run_dir"], paths["lock"]) as lock:
-        _clean_up_after_dead_writers(lock, paths)
-        found = find_backup(paths)
-        if found and int(found[1]["step"]) >= plan.target:
-            step = int(found[1]["step"])
-            print(finished_message(config, step, plan))
-            return TrainingResult(paths["run_dir"], step, plan.total_steps, step, True)
-        with dtype_policy(mixed_precision):
-            model = _build_model(config, dist, plan, jit_compile, steps_per_execution)
-            step, meta = _restore_or_start(model, config, paths, plan, found, init, init_partial, is_chief)
-            run = make_callbacks(model, config, paths, plan, step, meta is not None, is_chief, callbacks)
-            return _train_and_report(model, config, plan, run, paths, step, meta is not None, verbose,
-                                     dist.num_replicas_in_sync)
 
 
 def _remove_if_nothing_written(run_dir: str) -> None:
