@@ -1,18 +1,55 @@
 """dagan-tf: DAGAN (Dual Attention GANs for Semantic Image Synthesis) in TensorFlow / Keras 3.
 
-Importing the package registers every custom layer and network class with Keras, so
-`keras.saving.load_model` reads our generator, discriminator and encoder `.keras` files after
-`import dagan_tf` (`dagan_tf.models.load_network` also checks which network a file holds).
+Importing the package registers every custom layer and network class with Keras as soon as Keras
+is imported (now, if it already is), so `keras.saving.load_model` reads our generator, discriminator,
+encoder and Synthesizer `.keras` files after `import dagan_tf`. Importing the package, or its light
+modules (`dagan_tf.config`, `dagan_tf.data.registry`), loads no TensorFlow by itself.
 """
 
 __version__ = "0.2.0"
 
-from dagan_tf import native_logs as _native_logs
+import importlib  # noqa: E402
+import importlib.util  # noqa: E402
+import sys  # noqa: E402
 
-if _native_logs.started_as_cli():  # the `dagan-tf` command: TensorFlow's C++ start-up lines off
-    _native_logs.quiet_tensorflow_import()
+#: Names this package offers lazily (PEP 562): module attributes, and what they come from.
+_LAZY = {"layers": "dagan_tf.layers", "losses": "dagan_tf.losses", "models": "dagan_tf.models",
+         "DAGANConfig": "dagan_tf.config", "load_config": "dagan_tf.config"}
 
-from dagan_tf import layers  # noqa: E402,F401  (registers the serialisable layers)
-from dagan_tf import losses  # noqa: E402,F401  (registers VGGLoss)
-from dagan_tf import models  # noqa: E402,F401  (registers NLayerDiscriminator, the discriminator's scales)
-from dagan_tf.config import DAGANConfig, load_config  # noqa: E402,F401
+
+def register_keras_objects() -> None:
+    """Import the modules whose classes Keras must know to load our `.keras` files (they register on import)."""
+    for name in ("dagan_tf.layers", "dagan_tf.losses", "dagan_tf.models"):
+        importlib.import_module(name)
+
+
+class _RegisterAfterKeras:
+    """A `sys.meta_path` finder that lets `import keras` finish, then calls `register_keras_objects` (once)."""
+
+    def find_spec(self, fullname, path=None, target=None):
+        if fullname != "keras":
+            return None
+        sys.meta_path.remove(self)
+        spec = importlib.util.find_spec("keras")  # the real one, found without this finder
+        if spec is not None and spec.loader is not None:
+            load = spec.loader.exec_module
+
+            def load_then_register(module):
+                load(module)
+                register_keras_objects()
+
+            spec.loader.exec_module = load_then_register
+        return spec
+
+
+if "keras" in sys.modules:
+    register_keras_objects()
+else:
+    sys.meta_path.insert(0, _RegisterAfterKeras())
+
+
+def __getattr__(name):
+    if name not in _LAZY:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    module = importlib.import_module(_LAZY[name])
+    return module if module.__name__.endswith(name) else getattr(module, name)

@@ -183,6 +183,11 @@ def _error_line(command: str, error: BaseException) -> str | None:
 
 
 def main(argv=None) -> int:
+    if "--verbose" not in (sys.argv[1:] if argv is None else argv):
+        # TensorFlow's C++ start-up lines off the user's terminal (the parser's choices import it)
+        from dagan_tf.native_logs import quiet_tensorflow_import
+
+        quiet_tensorflow_import()
     args = build_parser().parse_args(argv)
     verbose = getattr(args, "verbose", False)
     try:

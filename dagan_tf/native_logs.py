@@ -8,8 +8,8 @@ devices, where the CUDA lines come from) with descriptor 2 pointed at a temporar
 it back; what was written is replayed if the import fails. `TF_CPP_MIN_LOG_LEVEL=3` then keeps the
 later C++ messages (Grappler's `remapper failed`, ...) quiet.
 
-Only the `dagan-tf` command does this, and not with `--verbose` (`dagan_tf/__init__.py`); a
-library user's process is left alone. This module imports nothing heavy.
+Only the `dagan-tf` command does this, after parsing its arguments and not with `--verbose`
+(`dagan_tf/cli.py`); a library user's process is left alone. This module imports nothing heavy.
 """
 
 from __future__ import annotations
@@ -18,15 +18,7 @@ import os
 import sys
 import tempfile
 
-__all__ = ["quiet_tensorflow_import", "started_as_cli"]
-
-
-def started_as_cli(argv=None) -> bool:
-    """Whether this process is the `dagan-tf` command without `--verbose`."""
-    argv = sys.argv if argv is None else argv
-    if not argv:
-        return False
-    return os.path.basename(argv[0]) in ("dagan-tf", "dagan-tf.exe") and "--verbose" not in argv[1:]
+__all__ = ["quiet_tensorflow_import"]
 
 
 def quiet_tensorflow_import() -> None:
