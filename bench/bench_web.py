@@ -25,6 +25,7 @@ import time
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
 
 QUANTIZE = ("none", "fp16", "int8")
 
@@ -32,13 +33,15 @@ QUANTIZE = ("none", "fp16", "int8")
 def build_site(args, work: pathlib.Path) -> tuple[pathlib.Path, object]:
     from dagan_tf.config import load_config, parse_overrides
     from dagan_tf.export import export_generator
+    from dagan_tf.models import config_for_checkpoint
     from dagan_tf.paint import write_site
     from dagan_tf.paint.site import add_to_site
 
-    config = load_config(args.config, parse_overrides(args.overrides))
     if args.checkpoint:
         checkpoint = args.checkpoint
+        config = config_for_checkpoint(checkpoint, args.config, parse_overrides(args.overrides))
     else:
+        config = load_config(args.config or ROOT / "configs" / "demo.yaml", parse_overrides(args.overrides))
         from tests.helpers import calibrated_generator
 
         checkpoint = str(work / "G.keras")
@@ -84,19 +87,25 @@ def page_ms(driver, url: str, runs: int) -> tuple[float, dict]:
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--checkpoint", default=None, help="generator .keras (default: a calibrated random one)")
-    parser.add_argument("--config", default=str(ROOT / "configs/demo.yaml"), help="config (default: configs/demo.yaml)")
+    parser.add_argument("--checkpoint", default=None,
+                        help="generator .keras, run folder or shipped name, e.g. demo (default: a calibrated "
+                             "random generator of --config)")
+    parser.add_argument("--config", default=None, help="config (default: the checkpoint's own, else "
+                        "configs/demo.yaml)")
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
     parser.add_argument("--runs", type=int, default=10, help="timed inferences per cell (default: 10)")
     parser.add_argument("--threads", type=int, nargs="+", default=[1, 2], help="thread counts (default: 1 2)")
     args = parser.parse_args(argv)
+
+    from _machine import cpu_line
 
     from dagan_tf.paint import SiteServer
 
     with tempfile.TemporaryDirectory(prefix="dagan_bench_web_") as tmp:
         site, config = build_site(args, pathlib.Path(tmp))
         h, w = config.image_hw
-        print(f"\n{config.name} {h}x{w} ngf {config.ngf}; median of {args.runs} runs; {os.cpu_count()} CPUs")
+        print(f"\nmachine: {cpu_line()}")
+        print(f"{config.name} {h}x{w} ngf {config.ngf}; median of {args.runs} runs")
         print(f"{'model':<6} {'MB':>6} {'threads':>7} {'browser ms':>11} {'python ms':>10} {'ratio':>6}  backend")
         from tests.browser import chromium_driver, quit_driver
 
