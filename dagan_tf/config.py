@@ -40,11 +40,23 @@ __all__ = [
     "parse_spade_norm",
     "preset_names",
     "preset_path",
+    "one_hot_channels",
     "save_config",
+    "semantic_channels",
     "NUM_UPSAMPLING",
     "Overrides",
     "SPADE_NORM_PATTERN",
 ]
+
+
+def one_hot_channels(label_nc: int, contain_dontcare_label: bool) -> int:
+    """One-hot channels of the semantic map: `label_nc`, plus one for dontcare."""
+    return label_nc + (1 if contain_dontcare_label else 0)
+
+
+def semantic_channels(label_nc: int, contain_dontcare_label: bool, no_instance: bool) -> int:
+    """Channels of the semantic map (docs/reference.md): one-hot (+ dontcare), + the instance edge channel."""
+    return one_hot_channels(label_nc, contain_dontcare_label) + (0 if no_instance else 1)
 
 
 @dataclasses.dataclass
@@ -151,12 +163,12 @@ class DAGANConfig:
     @property
     def num_classes(self) -> int:
         """One-hot channels: `label_nc`, plus one for dontcare."""
-        return self.label_nc + (1 if self.contain_dontcare_label else 0)
+        return one_hot_channels(self.label_nc, self.contain_dontcare_label)
 
     @property
     def semantic_nc(self) -> int:
         """Channels of the semantic map: one-hot (+ dontcare) + instance edge channel."""
-        return self.num_classes + (0 if self.no_instance else 1)
+        return semantic_channels(self.label_nc, self.contain_dontcare_label, self.no_instance)
 
     @property
     def final_nc(self) -> int:

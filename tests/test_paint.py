@@ -17,6 +17,7 @@ runtime from `npm ci`; set DAGAN_TF_PAINT_SCREENSHOTS=DIR to keep the screenshot
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
 import os
@@ -417,40 +418,49 @@ def test_page_feeds_the_inputs_the_config_has(changes, config, browser, tmp_path
         np.testing.assert_array_equal(photo, runner(**inputs)["image"][0])
 
 
-def test_cli_paint_writes_and_serves_an_offline_site(sites, config, tmp_path, monkeypatch, capsys):
-    """`dagan-tf paint --no-browser --port 0` on a batch-1 .tflite: prints the URL, serves the page;
-    the page's own files name no network address (the runtime comes from the site, not a CDN)."""
+@contextlib.contextmanager
+def _paint_cli(argv, monkeypatch, timeout_s: float = 120):
+    """`dagan-tf paint ARGV` in a thread until it serves; yields the server's URL, then stops it."""
     import dagan_tf.paint.app as app
 
     servers, release = [], threading.Event()
 
     def wait(server):  # stands in for "serve until Ctrl-C"
         servers.append(server)
-        release.wait(120)
+        release.wait(timeout_s)
         server.stop()
 
     monkeypatch.setattr(app.SiteServer, "wait", wait)
-    cfg_path = tmp_path / "demo.yaml"
-    save_config(config, str(cfg_path))
-    argv = ["paint", "--checkpoint", str(sites("none").model_path), "--config", str(cfg_path),
-            "--site", str(tmp_path / "site"), "--port", "0", "--no-browser"]
-    thread = threading.Thread(target=cli.main, args=(argv,))
+    thread = threading.Thread(target=cli.main, args=(["paint", "--port", "0", "--no-browser", *argv],))
     thread.start()
     try:
-        deadline = time.monotonic() + 120
+        deadline = time.monotonic() + timeout_s
         while not servers and thread.is_alive() and time.monotonic() < deadline:
             time.sleep(0.1)
         assert servers, "dagan-tf paint did not start serving"
-        url = servers[0].url
-        assert f"open {url}" in capsys.readouterr().out
-        with urllib.request.urlopen(url + "classes.json") as response:
-            classes = json.loads(response.read())
-        assert (classes["height"], classes["width"]) == config.image_hw and classes["instances"]
-        with urllib.request.urlopen(url) as response:
-            assert b'"@litertjs/wasm-utils": "./litertjs/wasm-utils/index.js"' in response.read()
+        yield servers[0].url
     finally:
         release.set()
         thread.join(60)
+
+
+def _json(url):
+    with urllib.request.urlopen(url) as response:
+        return json.loads(response.read())
+
+
+def test_cli_paint_writes_and_serves_an_offline_site(sites, config, tmp_path, monkeypatch, capsys):
+    """`dagan-tf paint --no-browser --port 0` on a batch-1 .tflite: prints the URL, serves the page;
+    the page's own files name no network address (the runtime comes from the site, not a CDN)."""
+    cfg_path = tmp_path / "demo.yaml"
+    save_config(config, str(cfg_path))
+    argv = ["--checkpoint", str(sites("none").model_path), "--config", str(cfg_path), "--site", str(tmp_path / "site")]
+    with _paint_cli(argv, monkeypatch) as url:
+        assert f"open {url}" in capsys.readouterr().out
+        classes = _json(url + "classes.json")
+        assert (classes["height"], classes["width"]) == config.image_hw and classes["instances"]
+        with urllib.request.urlopen(url) as response:
+            assert b'"@litertjs/wasm-utils": "./litertjs/wasm-utils/index.js"' in response.read()
     for page_file in ("index.html", "paint.js", "model.js", "labelmap.js", "style.css"):
         text = (tmp_path / "site" / page_file).read_text()
         assert "http://" not in text and "https://" not in text, page_file
@@ -530,3 +540,20 @@ def test_paint_faults_end_in_one_line_naming_the_file_or_option(sites, tmp_path,
     garbage.write_bytes(b"\x00" * 64)
     line = last_line(["--checkpoint", str(garbage), "--config", "demo"])
     assert line.startswith(f"dagan-tf paint: error: {garbage} is not a TFLite model LiteRT can load"), line
+
+
+def test_paint_without_a_checkpoint_serves_the_shipped_demo_model(tmp_path, monkeypatch, capsys):
+    """`dagan-tf paint` alone: the shipped generator, exported to int8 TFLite, with the demo's palette
+    in colours that read as its classes."""
+    from dagan_tf.data.scenes import DEMO_CLASS_COLOURS
+
+    require_browser_and_runtime()
+    site = tmp_path / "site"
+    with _paint_cli(["--site", str(site)], monkeypatch, timeout_s=600) as url:
+        classes = _json(url + "classes.json")
+    stamp = json.loads((site / "model.json").read_text())
+    assert stamp["checkpoint"].endswith(os.path.join("dagan_tf", "pretrained", "demo_net_G.keras"))
+    assert stamp["quantize"] == "int8"
+    assert (classes["height"], classes["width"], classes["name"]) == (128, 256, "demo")
+    assert [c["name"] for c in classes["classes"]] == list(DEMO_CLASSES)
+    assert [tuple(c["colour"]) for c in classes["classes"]] == list(DEMO_CLASS_COLOURS)

@@ -20,6 +20,7 @@ from __future__ import annotations
 import keras
 from keras import ops
 
+from dagan_tf.config import one_hot_channels, semantic_channels
 from dagan_tf.data.registry import LabelValues, label_values
 
 __all__ = ["SemanticPreprocessor", "instance_edge_map"]
@@ -103,12 +104,12 @@ class SemanticPreprocessor(keras.layers.Layer):
     @property
     def num_classes(self) -> int:
         """One-hot channels: `label_nc`, plus one for dontcare."""
-        return self.label_nc + (1 if self.contain_dontcare_label else 0)
+        return one_hot_channels(self.label_nc, self.contain_dontcare_label)
 
     @property
     def semantic_nc(self) -> int:
         """Output channels: one-hot (+ dontcare) + instance edge channel."""
-        return self.num_classes + (0 if self.no_instance else 1)
+        return semantic_channels(self.label_nc, self.contain_dontcare_label, self.no_instance)
 
     def class_ids(self, label):
         """File values (batch, H, W) -> class ids int32 (`LabelValues.class_ids`)."""
