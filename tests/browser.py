@@ -109,12 +109,21 @@ def stroke(driver, canvas, touch, start, end, steps=8):
                                                          start[1] + (end[1] - start[1]) * t))
     actions.pointer_action.pointer_up()
     actions.perform()
+    settle_input(driver)
 
 
 def tap(driver, canvas, touch, at):
     actions = pointer(driver, touch)
     actions.pointer_action.move_to(canvas, *offset(canvas, *at)).pointer_down().pointer_up()
     actions.perform()
+    settle_input(driver)
+
+
+def settle_input(driver) -> None:
+    """Wait until the page has handled the input just sent: `perform()` returns once Chromium has
+    queued the events, and on a busy machine the last pointer moves can still be pending. Chromium
+    delivers queued input before animation-frame callbacks, so two frames later it has been handled."""
+    run_js(driver, "await new Promise((r) => requestAnimationFrame(() => requestAnimationFrame(r)));")
 
 
 def distinct_colours(png: bytes) -> int:

@@ -175,8 +175,10 @@ function buildControls() {
   canvas.addEventListener('pointermove', onPointerMove);
   canvas.addEventListener('pointerup', onPointerUp);
   canvas.addEventListener('pointercancel', onPointerUp);
-  $('undo').addEventListener('click', () => { if (map.undo()) { render(); generateSoon(); } });
-  $('redo').addEventListener('click', () => { if (map.redo()) { render(); generateSoon(); } });
+  // A finger still on the map when undo / redo is tapped (two-finger use on a phone) ends its stroke:
+  // its later moves must not draw onto the restored map, where no undo step would cover them.
+  $('undo').addEventListener('click', () => { current = null; if (map.undo()) { render(); generateSoon(); } });
+  $('redo').addEventListener('click', () => { current = null; if (map.redo()) { render(); generateSoon(); } });
   $('scene').addEventListener('click', () => randomScene().catch((e) => showMessage(e.message)));
   $('upload').addEventListener('change', (e) => uploadLabel(e.target.files[0]).catch((err) => showMessage(err.message)));
   $('download').addEventListener('click', download);
