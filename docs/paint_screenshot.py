@@ -21,8 +21,10 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-#: (class value, start, end) as fractions of the map: a road up the middle, a tree, a cloud.
-STROKES = ((7, (0.55, 0.98), (0.5, 0.62)), (5, (0.18, 0.72), (0.2, 0.62)), (1, (0.7, 0.12), (0.85, 0.14)))
+#: (class value, brush size, start, end); points as fractions of the map: a road up the middle, a
+#: tree, a cloud (brush sizes in map pixels, the page's slider).
+STROKES = ((7, 10, (0.55, 0.98), (0.5, 0.62)), (5, 16, (0.18, 0.74), (0.19, 0.66)),
+           (1, 10, (0.68, 0.12), (0.86, 0.13)))
 
 
 def main(argv=None) -> int:
@@ -44,8 +46,9 @@ def main(argv=None) -> int:
             driver.get(session.url)
             run_js(driver, "await dagan.ready; await dagan.settled(); return 0;")
             canvas = driver.find_element(By.ID, "map")
-            for value, start, end in STROKES:
+            for value, size, start, end in STROKES:
                 driver.find_element(By.CSS_SELECTOR, f'.swatch[data-value="{value}"]').click()
+                driver.execute_script(f"document.getElementById('size').value = {size};")
                 stroke(driver, canvas, True, start, end)
             ms = run_js(driver, "const p = await dagan.settled(); return p.ms;")
             page = driver.find_element(By.TAG_NAME, "main").rect
