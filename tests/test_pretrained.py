@@ -57,3 +57,28 @@ def test_it_beats_the_class_mean_painter_on_fresh_scenes(synth, scenes):
     errors = demo_scores.mean_colour_errors(fake, real, labels, 8)
     assert max(errors.values()) <= 25, errors
     assert demo_scores.colour_class_accuracy(fake, labels, means) > 0.8
+
+
+def test_the_commands_take_it_by_name(synth, tmp_path, capsys):
+    """`dagan-tf generate --checkpoint demo --dataroot DIR` draws the Python API's photo of each map;
+    `dagan-tf export --checkpoint demo` writes the shipped generator (here as a .keras file)."""
+    from PIL import Image
+
+    from dagan_tf import cli
+
+    data, results = tmp_path / "data", tmp_path / "results"
+    assert cli.main(["make-demo-data", str(data), "--count", "10", "--size", "256", "--seed", str(FRESH_SEED)]) == 0
+    assert cli.main(["generate", "--checkpoint", "demo", "--dataroot", str(data), "--results-dir", str(results)]) == 0
+    [photo_file] = (results / "demo" / "test_demo" / "images" / "synthesized_image").glob("*.png")
+    label = np.asarray(Image.open(data / "val_label" / photo_file.name), np.int32)
+    instance = np.asarray(Image.open(data / "val_inst" / photo_file.name), np.int32)
+    photo = np.asarray(Image.open(photo_file))
+    want = np.asarray(synth({"label": label[None], "instance": instance[None]}))[0]
+    assert photo.shape == (128, 256, 3) and np.abs(photo.astype(int) - want).max() <= 1
+
+    out = tmp_path / "demo_copy.keras"
+    assert cli.main(["export", "--checkpoint", "demo", "--format", "keras", "--out", str(out)]) == 0
+    copy = Synthesizer.from_preset(str(out))
+    assert copy.generator.count_params() == synth.generator.count_params() == 10_725_525
+    np.testing.assert_array_equal(np.asarray(copy({"label": label[None], "instance": instance[None]}))[0], want)
+    capsys.readouterr()
