@@ -205,7 +205,7 @@ def tiny_config(*presets, **changes):
 
 
 # ------------------------------------------------------------------------------------------------
-# Export comparisons (test_export_*.py, test_tflite_demo.py, test_serving_client.py, test_paint.py)
+# Export comparisons (test_export_*.py, test_tflite_demo.py, test_serving_client.py, test_paint*.py)
 # ------------------------------------------------------------------------------------------------
 def example_inputs(config, count: int, seed: int = 0) -> dict:
     """Demo scenes at the config's size as the serving inputs: label file values (a few dontcare

@@ -1,0 +1,58 @@
+"""Shared by test_paint.py (the page in Chromium) and test_paint_app.py (`start_paint`, `dagan-tf paint`,
+the site and its server): the small demo generator they paint with, its sites, Python LiteRT's photo.
+
+The generator: configs/demo.yaml at 64x128 maps, ngf 8, random weights made input-sensitive
+(`helpers.calibrated_generator`), saved as G.keras; `paint_sites` exports it once per quantisation.
+"""
+
+from __future__ import annotations
+
+import functools
+
+import numpy as np
+from ai_edge_litert.interpreter import Interpreter
+
+from dagan_tf.config import load_config
+from dagan_tf.paint import start_paint
+from tests.browser import require_browser_and_runtime
+from tests.helpers import calibrated_generator
+
+OVERRIDES = {"ngf": 8, "crop_size": 128, "load_size": 128}  # 64x128 maps
+
+
+def paint_config():
+    return load_config("configs/demo.yaml", OVERRIDES)
+
+
+def paint_generator(config):
+    return calibrated_generator(config, seed=3)
+
+
+def paint_sites(config, generator, tmp_path_factory):
+    """Yields `get(quantize)` -> a running PaintSession of `generator`, each quantisation exported once;
+    stops their servers when resumed (a module fixture's body: `yield from paint_sites(...)`)."""
+    require_browser_and_runtime()
+    checkpoint = tmp_path_factory.mktemp("paint") / "G.keras"
+    generator.save(checkpoint)
+    sessions = {}
+
+    def get(quantize):
+        if quantize not in sessions:
+            site = tmp_path_factory.mktemp(f"site_{quantize}")
+            sessions[quantize] = start_paint(checkpoint, config, quantize=quantize, site_dir=site, port=0)
+        return sessions[quantize]
+
+    yield get
+    for session in sessions.values():
+        session.server.stop()
+
+
+@functools.lru_cache(maxsize=None)
+def litert_runner(model_path: str):
+    return Interpreter(model_path=model_path).get_signature_runner("serving_default")
+
+
+def python_litert(model_path, label, instance) -> np.ndarray:
+    """Python LiteRT's photo of one (H, W) label + instance map: uint8 (H, W, 3)."""
+    runner = litert_runner(str(model_path))
+    return runner(label=label[None].astype(np.int32), instance=instance[None].astype(np.int32))["image"][0]
