@@ -2,7 +2,7 @@
 the site and its server): the small demo generator they paint with, its sites, Python LiteRT's photo.
 
 The generator: configs/demo.yaml at 64x128 maps, ngf 8, random weights made input-sensitive
-(`helpers.calibrated_generator`), saved as G.keras; `paint_sites` exports it once per quantisation.
+(`helpers.calibrated_generator`), saved as G.keras; `paint_fixtures` gives each test module its fixtures.
 """
 
 from __future__ import annotations
@@ -10,6 +10,7 @@ from __future__ import annotations
 import functools
 
 import numpy as np
+import pytest
 from ai_edge_litert.interpreter import Interpreter
 
 from dagan_tf.config import load_config
@@ -20,31 +21,39 @@ from tests.helpers import calibrated_generator
 OVERRIDES = {"ngf": 8, "crop_size": 128, "load_size": 128}  # 64x128 maps
 
 
-def paint_config():
-    return load_config("configs/demo.yaml", OVERRIDES)
+def paint_fixtures():
+    """The module fixtures `config`, `generator` and `sites` of a paint test file, fresh for each
+    module that calls it: `config, generator, sites = paint_fixtures()`.
 
+    `sites(quantize)` -> a running PaintSession of `generator` (saved as G.keras), each quantisation
+    exported once per module; their servers stop with the module.
+    """
+    @pytest.fixture(scope="module")
+    def config():
+        return load_config("configs/demo.yaml", OVERRIDES)
 
-def paint_generator(config):
-    return calibrated_generator(config, seed=3)
+    @pytest.fixture(scope="module")
+    def generator(config):
+        return calibrated_generator(config, seed=3)
 
+    @pytest.fixture(scope="module")
+    def sites(config, generator, tmp_path_factory):
+        require_browser_and_runtime()
+        checkpoint = tmp_path_factory.mktemp("paint") / "G.keras"
+        generator.save(checkpoint)
+        sessions = {}
 
-def paint_sites(config, generator, tmp_path_factory):
-    """Yields `get(quantize)` -> a running PaintSession of `generator`, each quantisation exported once;
-    stops their servers when resumed (a module fixture's body: `yield from paint_sites(...)`)."""
-    require_browser_and_runtime()
-    checkpoint = tmp_path_factory.mktemp("paint") / "G.keras"
-    generator.save(checkpoint)
-    sessions = {}
+        def get(quantize):
+            if quantize not in sessions:
+                site = tmp_path_factory.mktemp(f"site_{quantize}")
+                sessions[quantize] = start_paint(checkpoint, config, quantize=quantize, site_dir=site, port=0)
+            return sessions[quantize]
 
-    def get(quantize):
-        if quantize not in sessions:
-            site = tmp_path_factory.mktemp(f"site_{quantize}")
-            sessions[quantize] = start_paint(checkpoint, config, quantize=quantize, site_dir=site, port=0)
-        return sessions[quantize]
+        yield get
+        for session in sessions.values():
+            session.server.stop()
 
-    yield get
-    for session in sessions.values():
-        session.server.stop()
+    return config, generator, sites
 
 
 @functools.lru_cache(maxsize=None)

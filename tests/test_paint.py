@@ -32,7 +32,7 @@ from PIL import Image
 from dagan_tf.paint import class_table, start_paint, write_site
 from dagan_tf.paint.server import SiteServer
 from tests.helpers import pixel_agreement
-from tests.paint_helpers import paint_config, paint_generator, paint_sites, python_litert
+from tests.paint_helpers import paint_fixtures, python_litert
 
 pytest.importorskip("selenium", reason="the test extra (selenium) is needed for the browser tests")
 from selenium.webdriver.common.by import By  # noqa: E402
@@ -52,26 +52,12 @@ from tests.browser import (  # noqa: E402
 
 pytestmark = pytest.mark.slow
 
+config, generator, sites = paint_fixtures()
+
 WATER, GRASS, TREE, ROAD = 3, 4, 5, 7  # demo class values
 #: (class value, stroke from, stroke to) as fractions of the map's width and height.
 STROKES = ((WATER, (0.10, 0.80), (0.45, 0.70)), (TREE, (0.55, 0.55), (0.60, 0.85)), (ROAD, (0.70, 0.95), (0.90, 0.60)))
 FILL_AT = (0.03, 0.05)  # top-left corner: sky in the first scene
-
-
-@pytest.fixture(scope="module")
-def config():
-    return paint_config()
-
-
-@pytest.fixture(scope="module")
-def generator(config):
-    return paint_generator(config)
-
-
-@pytest.fixture(scope="module")
-def sites(config, generator, tmp_path_factory):
-    """`sites(quantize)` -> a running PaintSession; each quantisation exported once per module."""
-    yield from paint_sites(config, generator, tmp_path_factory)
 
 
 @pytest.fixture

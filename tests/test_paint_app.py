@@ -30,25 +30,11 @@ from dagan_tf.models import Synthesizer
 from dagan_tf.paint import start_paint
 from tests.browser import require_browser_and_runtime
 from tests.helpers import pixel_agreement
-from tests.paint_helpers import litert_runner, paint_config, paint_generator, paint_sites, python_litert
+from tests.paint_helpers import litert_runner, paint_fixtures, python_litert
 
 pytestmark = pytest.mark.slow
 
-
-@pytest.fixture(scope="module")
-def config():
-    return paint_config()
-
-
-@pytest.fixture(scope="module")
-def generator(config):
-    return paint_generator(config)
-
-
-@pytest.fixture(scope="module")
-def sites(config, generator, tmp_path_factory):
-    """`sites(quantize)` -> a running PaintSession; each quantisation exported once per module."""
-    yield from paint_sites(config, generator, tmp_path_factory)
+config, generator, sites = paint_fixtures()
 
 
 def test_batch_1_export_keeps_the_serving_contract(sites, config, generator):
