@@ -90,3 +90,18 @@ def test_results_page_links_every_image(tmp_path):
     assert re.findall(r"<img[^>]*src='([^']+)'", text) == ["images/a.png"] * 2 + ["images/b.png"]
     assert "demo &lt;results&gt;" in text and "b&amp;c" in text
     assert text.count("<table>") == 2
+
+
+def test_label_palette_is_the_published_one_except_for_the_demo():
+    """Datasets keep the reference's palette (ADE20K, Cityscapes, COCO-Stuff); the demo's classes get
+    colours that read as them (sky blue, grass green...), its dontcare slot the reference's colour."""
+    from dagan_tf.config import load_config
+    from dagan_tf.data.scenes import DEMO_CLASS_COLOURS
+
+    for preset in ("ade20k", "cityscapes", "coco"):
+        config = load_config(preset)
+        np.testing.assert_array_equal(label_palette(config), label_colormap(config.label_nc + 2))
+    demo = load_config("demo")
+    palette = label_palette(demo)
+    np.testing.assert_array_equal(palette[:8], DEMO_CLASS_COLOURS)
+    np.testing.assert_array_equal(palette[8:], label_colormap(10)[8:])
