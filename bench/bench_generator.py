@@ -180,7 +180,7 @@ def demo_fidelity(path: str | None, steps: int) -> None:
             t0 = time.perf_counter()
             G = train_demo(out, steps)[0].generator
             how = f"trained here for {steps} steps (batch 2, {time.perf_counter() - t0:.0f} s)"
-        cfg = demo_config(out)
+        cfg = getattr(G, "dagan_config", None) or demo_config(out)  # a generator file carries its config
         seg = blob_semantic(cfg, n=4, seed=1, cell=8)
         print(f"\ndemo generator {cfg.image_hw[0]}x{cfg.image_hw[1]} ngf {cfg.ngf}, {how}; "
               "4 random blob label maps (target: PSNR >= 35 dB)")
