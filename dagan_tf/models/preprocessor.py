@@ -80,7 +80,7 @@ class SemanticPreprocessor(keras.layers.Layer):
         no_instance: no instance map and no edge channel. Defaults to True.
         label_shift: class id = file value - `label_shift` (ADE20K: 1). Defaults to 0.
         dontcare_values: file values that mean class id `label_nc`. Defaults to (255,).
-        integer_one_hot: build the one-hot as an integer comparison (the TFLite export's form, see
+        integer_one_hot: build the one-hot in int32 arithmetic (the TFLite export's form, see
             `_one_hot`). Defaults to False.
     """
 
