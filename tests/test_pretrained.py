@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 from dagan_tf.data.demo import render_scene
+from dagan_tf.data.loading import load_example
 from dagan_tf.evaluation import demo_scores
 from dagan_tf.models import SHIPPED_GENERATORS, Synthesizer, generator_file
 
@@ -70,8 +71,10 @@ def test_the_commands_take_it_by_name(synth, tmp_path, capsys):
     assert cli.main(["make-demo-data", str(data), "--count", "10", "--size", "256", "--seed", str(FRESH_SEED)]) == 0
     assert cli.main(["generate", "--checkpoint", "demo", "--dataroot", str(data), "--results-dir", str(results)]) == 0
     [photo_file] = (results / "demo" / "test_demo" / "images" / "synthesized_image").glob("*.png")
-    label = np.asarray(Image.open(data / "val_label" / photo_file.name), np.int32)
-    instance = np.asarray(Image.open(data / "val_inst" / photo_file.name), np.int32)
+    name = photo_file.stem
+    maps = load_example(synth.generator.dagan_config, str(data / "val_label" / f"{name}.png"),
+                        str(data / "val_img" / f"{name}.jpg"), str(data / "val_inst" / f"{name}.png"), False)
+    label, instance = maps["label"], maps["instance"]
     photo = np.asarray(Image.open(photo_file))
     want = np.asarray(synth({"label": label[None], "instance": instance[None]}))[0]
     assert photo.shape == (128, 256, 3) and np.abs(photo.astype(int) - want).max() <= 1
