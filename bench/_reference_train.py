@@ -1,4 +1,5 @@
-"""The PyTorch re-statement of one reference training iteration with the VGG loss (bench helper).
+"""The PyTorch re-statement of one reference training iteration, with or without the VGG loss
+(bench helper; bench/_released_train.py runs the released trainer itself where its code is here).
 
 tests/torch_training.py's G step (hinge GAN + feature matching) plus the reference's `VGGLoss`
 (VGG19 features relu1_1..relu5_1, L1 weighted 1/32, 1/16, 1/8, 1/4, 1, times lambda_vgg) on a VGG19
@@ -45,9 +46,9 @@ def vgg_loss(vgg, x, y):
 
 
 class ReferenceTrainer:
-    """`step(batch)` runs one reference iteration (G step with GAN + FM + VGG, then D step)."""
+    """`step()` runs one reference iteration (G step with GAN + FM (+ VGG), then D step)."""
 
-    def __init__(self, cfg, batch: int, seed: int = 0):
+    def __init__(self, cfg, batch: int, seed: int = 0, vgg: bool = True):
         import numpy as np
         import torch
 
@@ -55,7 +56,8 @@ class ReferenceTrainer:
 
         torch.manual_seed(seed)
         nets = build_torch_networks(cfg)
-        self.cfg, self.G, self.D, self.vgg = cfg, nets["G"], nets["D"], vgg19_features()
+        self.cfg, self.G, self.D = cfg, nets["G"], nets["D"]
+        self.vgg = vgg19_features() if vgg else None
         g_lr, d_lr = (cfg.lr / 2, cfg.lr * 2) if not cfg.no_TTUR else (cfg.lr, cfg.lr)
         betas = (0.0, 0.9) if not cfg.no_TTUR else (cfg.beta1, cfg.beta2)
         self.opt_g = torch.optim.Adam(self.G.parameters(), lr=g_lr, betas=betas)
@@ -79,7 +81,9 @@ class ReferenceTrainer:
         self.opt_g.zero_grad()
         fake = G(self.semantic, None)
         pred_fake, pred_real = discriminate(D, self.semantic, fake, self.real)
-        g_loss = generator_loss(cfg, pred_fake, pred_real) + vgg_loss(self.vgg, fake, self.real) * cfg.lambda_vgg
+        g_loss = generator_loss(cfg, pred_fake, pred_real)
+        if self.vgg is not None:
+            g_loss = g_loss + vgg_loss(self.vgg, fake, self.real) * cfg.lambda_vgg
         g_loss.backward()
         self.opt_g.step()
         self.opt_d.zero_grad()

@@ -33,6 +33,7 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
 import numpy as np  # noqa: E402
+from _machine import cpu_line, fp32_peak_gflops  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
 from dagan_tf.config import load_config  # noqa: E402
@@ -43,26 +44,6 @@ from dagan_tf.precision import cpu_bf16_support, generator_in_precision  # noqa:
 GFLOP = {"ade20k": 372.0, "cityscapes": 582.0}
 ISLAND_SETS = [(), ("norm",), ("residual",), ("head",), ("norm", "residual", "head")]
 TORCH = "pytorch (reference re-statement)"
-
-
-def fp32_peak_gflops() -> tuple[float, str]:
-    """(peak GFLOP/s of the cores this process may use, the assumption in words)."""
-    cores = len(os.sched_getaffinity(0))
-    flags, mhz = set(), 0.0
-    try:
-        for line in open("/proc/cpuinfo", encoding="utf-8"):
-            if line.startswith("flags") and not flags:
-                flags = set(line.split(":", 1)[1].split())
-            if line.startswith("cpu MHz") and not mhz:
-                mhz = float(line.split(":", 1)[1])
-    except OSError:
-        pass
-    # two FMA units per core (Intel since Haswell, AMD since Zen 2): 2 x lanes x 2 FLOP per cycle
-    lanes, unit = (16, "AVX-512") if "avx512f" in flags else (8, "AVX2") if "fma" in flags else (4, "SSE")
-    ghz = mhz / 1000 or 2.0
-    peak = cores * ghz * 2 * lanes * 2
-    return peak, (f"{cores} cores x {ghz:.2f} GHz (cpuinfo{'' if mhz else ': unknown, assumed'}) x 2 {unit} "
-                  f"FMA units x {lanes} fp32 lanes x 2 = {peak:.0f} GFLOP/s")
 
 
 def blob_semantic(cfg, n: int = 1, seed: int = 0, cell: int = 16):
@@ -199,6 +180,7 @@ def main(argv=None) -> None:
     args = parser.parse_args(argv)
     peak, assumption = fp32_peak_gflops()
     support = cpu_bf16_support()
+    print(cpu_line())
     print(f"TensorFlow {tf.__version__}, batch 1, median of {args.runs} interleaved rounds; fp32 peak: {assumption}")
     print(f"bf16 units: {support}" + ("" if support in ("amx", "avx512_bf16") else
                                       " -> bf16 rows run EMULATED here: fidelity is valid, timings are not"))

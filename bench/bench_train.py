@@ -3,14 +3,17 @@ the reference; peak memory; bf16 loss drift; the demo's wall time.
 
     python bench/bench_train.py [--config configs/ade20k.yaml] [--steps 3] [--batch 1] [--ngf 64]
                                 [--no-jit] [--only-jit] [--demo-minutes 5 | --no-demo] [--device CPU]
-    python bench/bench_train.py --compare [--steps 3] --no-demo      # reference vs fp32 vs bf16, interleaved
+    python bench/bench_train.py --compare [--released PATH] [--vgg both] [--steps 3] --no-demo
+                                                                     # reference vs fp32 vs bf16, interleaved
     python bench/bench_train.py --memory 1 4 [--remat-batch 4] [--ours-env NAME=VALUE] --no-demo   # peak RSS
     python bench/bench_train.py --loss-drift-steps 50 --no-demo      # bf16 vs fp32 demo losses, 3 seeds
 
-`--compare` times one reference iteration of the PyTorch re-statement (bench/_reference_train.py:
-G step with GAN + feature matching + VGG19 of random weights, then D step), ours float32 and ours
-under `mixed_bfloat16` (`--mixed-precision` on a CPU), each `DAGAN.train_step` in a tf.function,
-in turn, `--steps` rounds after a warm-up; medians and ratios. `--memory` runs each configuration
+`--compare` (bench/_train_compare.py) times one iteration of the reference (the released
+trainer with `--released PATH`, else the PyTorch re-statement: G step with GAN + feature matching
+(+ VGG19 of random weights), then D step), ours float32 and ours under `mixed_bfloat16`
+(`--mixed-precision` on a CPU), each `DAGAN.train_step` in a tf.function, in turn, `--steps`
+rounds after a warm-up, with and without the VGG loss (`--vgg`); medians, ratios and GFLOP/s
+against the CPU's fp32 peak. `--memory` runs each configuration
 (reference / ours fp32 / ours bf16, per batch; ours with and without `remat` at `--remat-batch`) in
 its own process for one warm-up and `--memory-steps` iterations, and reports its peak resident
 memory (ru_maxrss) and seconds per iteration. Our processes set glibc's mmap threshold as
@@ -94,8 +97,9 @@ def seconds_per_iteration(cfg, steps: int, batch: int, jit: bool):
     return statistics.median(rest), first, rest, statistics.median(timer.cpu_times[1:])
 
 
-def our_step(cfg, batch: int, policy: str = "float32"):
-    """A zero-argument callable running one `DAGAN.train_step` (tf.function) of `cfg` under `policy`."""
+def our_step_and_graph(cfg, batch: int, policy: str = "float32"):
+    """(a zero-argument callable running one `DAGAN.train_step` (tf.function) of `cfg` under
+    `policy`, that tf.function's graph)."""
     import keras
     import tensorflow as tf
 
@@ -111,28 +115,13 @@ def our_step(cfg, batch: int, policy: str = "float32"):
         keras.config.set_dtype_policy(previous)
     data = next(iter(synthetic_batches(cfg, batch)))
     step = tf.function(model.train_step)
-    return lambda: {k: float(v) for k, v in step(data).items()}
+    graph = step.get_concrete_function(data).graph
+    return (lambda: {k: float(v) for k, v in step(data).items()}), graph
 
 
-def compare(cfg, batch: int, steps: int, bf16: bool = True) -> dict:
-    """Interleaved medians (seconds per iteration) of the reference, ours fp32 and (`bf16`) ours bf16."""
-    import torch
-
-    from _reference_train import ReferenceTrainer
-
-    torch.set_num_threads(len(os.sched_getaffinity(0)))
-    modes = {"reference (PyTorch re-statement)": ReferenceTrainer(cfg, batch).step, "ours fp32": our_step(cfg, batch)}
-    if bf16:
-        modes["ours --mixed-precision (bf16)"] = our_step(cfg, batch, "mixed_bfloat16")
-    for fn in modes.values():
-        fn()  # warm-up: tracing, allocator
-    times = {name: [] for name in modes}
-    for _ in range(steps):
-        for name, fn in modes.items():
-            t0 = time.perf_counter()
-            fn()
-            times[name].append(time.perf_counter() - t0)
-    return {name: statistics.median(ts) for name, ts in times.items()}
+def our_step(cfg, batch: int, policy: str = "float32"):
+    """A zero-argument callable running one `DAGAN.train_step` (tf.function) of `cfg` under `policy`."""
+    return our_step_and_graph(cfg, batch, policy)[0]
 
 
 def child_run(impl: str, cfg, batch: int, steps: int) -> None:
@@ -263,7 +252,13 @@ def main(argv=None) -> int:
     p.add_argument("--only-jit", action="store_true", help="skip the measurement without XLA")
     p.add_argument("--demo-minutes", type=float, default=5.0)
     p.add_argument("--no-demo", action="store_true")
-    p.add_argument("--compare", action="store_true", help="reference vs ours fp32 vs ours bf16 (and skip the fit timing)")
+    p.add_argument("--compare", action="store_true",
+                   help="reference vs ours fp32 vs ours bf16, with GFLOP/s (and skip the fit timing)")
+    p.add_argument("--released", default=None, metavar="PATH",
+                   help="with --compare: the released code's trainer as the reference (a DAGAN checkout set up "
+                        "as bench/_released_train.py says; default: the PyTorch re-statement)")
+    p.add_argument("--vgg", choices=["both", "on", "off"], default="both",
+                   help="with --compare: iterations with the VGG loss, without, or both (default: both)")
     p.add_argument("--emulated-bf16", action="store_true",
                    help="with --compare / --memory: bf16 even on a CPU without bf16 units (emulated, slow)")
     p.add_argument("--memory", type=int, nargs="*", default=None, metavar="BATCH",
@@ -297,8 +292,11 @@ def main(argv=None) -> int:
     if args.child:
         child_run(args.child, cfg, args.batch, args.memory_steps)
         return 0
+    from _machine import cpu_line
+
     h, w = cfg.image_hw
     cores = len(os.sched_getaffinity(0))
+    print(cpu_line())
     print(f"config {os.path.basename(args.config)}: ngf {cfg.ngf}, {h}x{w}, semantic_nc {cfg.semantic_nc}, "
           f"batch {args.batch}, losses GAN+FM+VGG{'+KLD' if cfg.use_vae else ''}; TensorFlow {tf.__version__}, "
           f"{args.device}, {cores} cores")
@@ -308,11 +306,10 @@ def main(argv=None) -> int:
         bf16 = cpu_bf16_support() in ("amx", "avx512_bf16") or args.emulated_bf16
         if not bf16:
             print("  (no bf16 units on this CPU: bf16 skipped; --emulated-bf16 times it anyway)")
-        res = compare(cfg, args.batch, args.steps, bf16)
-        ref = res["reference (PyTorch re-statement)"]
-        for name, sec in res.items():
-            print(f"  {name:32s} {sec:6.2f} s/iteration  {sec / ref:5.2f}x the reference "
-                  f"(median of {args.steps} interleaved; load average {os.getloadavg()[0]:.1f})", flush=True)
+        from _train_compare import print_compare
+
+        print_compare(cfg, args.batch, args.steps, bf16, args.released,
+                      {"both": (True, False), "on": (True,), "off": (False,)}[args.vgg])
     if args.memory is not None:
         memory_table(args, args.memory, args.remat_batch)
     if args.loss_drift_steps:

@@ -29,8 +29,13 @@ def _gradients(conv, x, w, dy):
     return (y, *tape.gradient(loss, [x, w]))
 
 
+@pytest.mark.parametrize("onednn", [False, True], ids=["kernel-gradient-as-conv", "onednn-kernel-gradient"])
 @pytest.mark.parametrize("n,h,wd,cin,cout,k,padding", CASES)
-def test_gradients_equal_tensorflows_own(n, h, wd, cin, cout, k, padding):
+def test_gradients_equal_tensorflows_own(n, h, wd, cin, cout, k, padding, onednn, monkeypatch):
+    """Both kernel-gradient paths (the forward convolution, oneDNN's own), whatever this machine runs."""
+    import dagan_tf.layers.stride_one_conv as module
+
+    monkeypatch.setattr(module, "onednn_is_on", lambda: onednn)
     rng = np.random.default_rng(k * h)
     x = tf.constant(rng.normal(size=(n, h, wd, cin)), tf.float32)
     w = tf.constant(rng.normal(size=(k, k, cin, cout)), tf.float32)
@@ -90,6 +95,26 @@ def test_the_custom_gradient_is_attached_only_while_a_tape_records():
     assert "IdentityN" in types  # tf.custom_gradient's marker
     assert "Conv2DBackpropInput" not in types or "Conv2DBackpropFilter" not in types
     assert "Conv2DBackpropFilter" not in types
+
+
+@pytest.mark.parametrize("onednn", [False, True])
+def test_the_kernel_gradient_is_onednns_own_where_tensorflow_runs_onednn(onednn, monkeypatch):
+    """Where oneDNN is on, its Conv2DBackpropFilter (faster there, bench/profile_train.py); else a
+    forward convolution (faster than Eigen's kernel)."""
+    import dagan_tf.layers.stride_one_conv as module
+
+    monkeypatch.setattr(module, "onednn_is_on", lambda: onednn)
+    x, w = tf.TensorSpec((1, 8, 8, 3), tf.float32), tf.TensorSpec((3, 3, 3, 2), tf.float32)
+
+    def kernel_gradient(a, b):
+        with tf.GradientTape() as tape:
+            tape.watch([a, b])
+            y = conv2d_stride_one(a, b, "same")
+        return tape.gradient(y, b)
+
+    types = _op_types(kernel_gradient, x, w)
+    assert ("Conv2DBackpropFilter" in types) == onednn
+    assert "IdentityN" in types
 
 
 def test_spade_and_spectral_conv_gradients_are_unchanged():

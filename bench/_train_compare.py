@@ -1,0 +1,81 @@
+"""`bench_train.py --compare`: one training iteration of the reference, ours float32 and ours bf16,
+interleaved, with and without the VGG loss, with the GFLOP/s each reaches (bench helper).
+
+The reference is the released trainer (`--released PATH`, bench/_released_train.py) where its code
+is here, else the PyTorch re-statement (bench/_reference_train.py); the table says which. GFLOP per
+iteration: the convolutions and matmuls of our iteration's graph (bench/_op_families.py), the same
+count for every row, so GFLOP/s compare as the times do.
+"""
+
+from __future__ import annotations
+
+import os
+import statistics
+import time
+
+
+def reference_step(cfg, batch: int, released: str | None, vgg: bool):
+    """(name, zero-argument callable running one reference iteration)."""
+    import torch
+
+    torch.set_num_threads(len(os.sched_getaffinity(0)))
+    if released:
+        from _released_train import ReleasedTrainer
+
+        return "released Pix2PixTrainer", ReleasedTrainer(cfg, batch, released, vgg=vgg).step
+    from _reference_train import ReferenceTrainer
+
+    return "PyTorch re-statement", ReferenceTrainer(cfg, batch, vgg=vgg).step
+
+
+def iteration_gflop(graph) -> float:
+    """GFLOP of the convolutions and matmuls of one iteration's graph."""
+    from _op_families import FAMILIES, tf_graph_flops
+
+    flops = tf_graph_flops(graph)
+    return sum(flops.get(family, 0.0) for family in FAMILIES[:5]) / 1e9
+
+
+def interleaved(modes: dict, steps: int) -> dict:
+    """{name: median seconds} of `steps` rounds calling each of `modes` in turn, after a warm-up."""
+    for fn in modes.values():
+        fn()  # tracing, allocator
+    times = {name: [] for name in modes}
+    for _ in range(steps):
+        for name, fn in modes.items():
+            start = time.perf_counter()
+            fn()
+            times[name].append(time.perf_counter() - start)
+    return {name: statistics.median(ts) for name, ts in times.items()}
+
+
+def compare(cfg, batch: int, steps: int, bf16: bool, released: str | None, vgg: bool) -> tuple[dict, str, float]:
+    """({row name: median s/iteration}, the reference's name, our iteration's GFLOP)."""
+    import dataclasses
+
+    from bench_train import our_step_and_graph
+
+    cfg = dataclasses.replace(cfg, no_vgg_loss=not vgg)
+    ref_name, ref = reference_step(cfg, batch, released, vgg)
+    fp32, graph = our_step_and_graph(cfg, batch)
+    modes = {f"reference ({ref_name})": ref, "ours fp32": fp32}
+    if bf16:
+        modes["ours --mixed-precision (bf16)"] = our_step_and_graph(cfg, batch, "mixed_bfloat16")[0]
+    return interleaved(modes, steps), ref_name, iteration_gflop(graph)
+
+
+def print_compare(cfg, batch: int, steps: int, bf16: bool, released: str | None, vgg_modes) -> None:
+    """Runs `compare` for each VGG setting and prints its table (ratio, GFLOP/s, share of peak)."""
+    from _machine import fp32_peak_gflops
+
+    peak, assumption = fp32_peak_gflops()
+    print(f"  fp32 peak: {assumption}")
+    for vgg in vgg_modes:
+        res, ref_name, gflop = compare(cfg, batch, steps, bf16, released, vgg)
+        ref = next(iter(res.values()))
+        print(f"  {'with' if vgg else 'without'} VGG: reference = {ref_name}; {gflop:.0f} GFLOP per iteration "
+              f"(our graph's convs + matmuls); median of {steps} interleaved; load average {os.getloadavg()[0]:.1f}")
+        for name, sec in res.items():
+            rate = gflop / sec
+            print(f"    {name:40s} {sec:6.2f} s/iteration  {sec / ref:5.2f}x the reference  "
+                  f"{rate:5.0f} GFLOP/s ({rate / peak:4.0%} of fp32 peak)", flush=True)
