@@ -106,9 +106,10 @@ def tf_graph_flops(graph) -> dict:
     return dict(flops)
 
 
-def tf_profile_seconds(fn) -> tuple[dict, float]:
+def tf_profile_seconds(fn, by_op_type: collections.Counter | None = None) -> tuple[dict, float]:
     """({family: seconds summed over the ops TensorFlow ran}, the call's wall seconds) of one call
-    of `fn` under TensorFlow's profiler (its XSpace trace, read without TensorBoard)."""
+    of `fn` under TensorFlow's profiler (its XSpace trace, read without TensorBoard); adds the
+    seconds per (family, op type as run) to `by_op_type` where given."""
     import time
 
     import tensorflow as tf
@@ -133,7 +134,10 @@ def tf_profile_seconds(fn) -> tuple[dict, float]:
                 if label in _BOOKKEEPING or ":" not in label:
                     continue
                 name, op_type = label.rsplit(":", 1)
-                seconds[tf_family(name, op_type)] += event.duration_ps * 1e-12
+                family = tf_family(name, op_type)
+                seconds[family] += event.duration_ps * 1e-12
+                if by_op_type is not None:
+                    by_op_type[family, op_type] += event.duration_ps * 1e-12
     return dict(seconds), wall
 
 

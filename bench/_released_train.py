@@ -31,9 +31,6 @@ import sys
 import tempfile
 import types
 
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-
-
 class ReleasedCodeMissing(RuntimeError):
     """The folder is not a set-up `DAGAN_v1` checkout (the message says what is missing)."""
 

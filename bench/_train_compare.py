@@ -10,8 +10,6 @@ count for every row, so GFLOP/s compare as the times do.
 from __future__ import annotations
 
 import os
-import statistics
-import time
 
 
 def reference_step(cfg, batch: int, released: str | None, vgg: bool):
@@ -36,23 +34,11 @@ def iteration_gflop(graph) -> float:
     return sum(flops.get(family, 0.0) for family in FAMILIES[:5]) / 1e9
 
 
-def interleaved(modes: dict, steps: int) -> dict:
-    """{name: median seconds} of `steps` rounds calling each of `modes` in turn, after a warm-up."""
-    for fn in modes.values():
-        fn()  # tracing, allocator
-    times = {name: [] for name in modes}
-    for _ in range(steps):
-        for name, fn in modes.items():
-            start = time.perf_counter()
-            fn()
-            times[name].append(time.perf_counter() - start)
-    return {name: statistics.median(ts) for name, ts in times.items()}
-
-
 def compare(cfg, batch: int, steps: int, bf16: bool, released: str | None, vgg: bool) -> tuple[dict, str, float]:
     """({row name: median s/iteration}, the reference's name, our iteration's GFLOP)."""
     import dataclasses
 
+    from bench_generator import interleaved_medians
     from bench_train import our_step_and_graph
 
     cfg = dataclasses.replace(cfg, no_vgg_loss=not vgg)
@@ -61,7 +47,7 @@ def compare(cfg, batch: int, steps: int, bf16: bool, released: str | None, vgg: 
     modes = {f"reference ({ref_name})": ref, "ours fp32": fp32}
     if bf16:
         modes["ours --mixed-precision (bf16)"] = our_step_and_graph(cfg, batch, "mixed_bfloat16")[0]
-    return interleaved(modes, steps), ref_name, iteration_gflop(graph)
+    return interleaved_medians(modes, steps), ref_name, iteration_gflop(graph)
 
 
 def print_compare(cfg, batch: int, steps: int, bf16: bool, released: str | None, vgg_modes) -> None:

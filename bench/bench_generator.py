@@ -108,6 +108,7 @@ def timed_modes(cfg, G, seg, use_torch: bool) -> dict:
 
 
 def interleaved_medians(modes: dict, runs: int) -> dict:
+    """{name: median seconds} of `runs` rounds calling each of `modes` in turn, after a warm-up."""
     for fn in modes.values():
         fn()  # warm-up: tracing, XLA compilation, allocator
     times = {name: [] for name in modes}
@@ -143,7 +144,7 @@ def bench_config(name: str, runs: int, use_torch: bool, peak: float) -> None:
         gflops = GFLOP[name] / seconds
         print(f"  {mode:32s} {seconds * 1000:8.0f} ms  {gflops:6.0f} GFLOP/s ({gflops / peak:4.0%} of fp32 peak)"
               f"{ratio}")
-    print(f"  bf16 fidelity on this random generator (batch-norm statistics of the input, output std 0.5):")
+    print("  bf16 fidelity on this random generator (batch-norm statistics of the input, output std 0.5):")
     print("\n".join(fidelity_lines(cfg, G, seg)))
 
 

@@ -259,6 +259,8 @@ def main(argv=None) -> int:
                         "as bench/_released_train.py says; default: the PyTorch re-statement)")
     p.add_argument("--vgg", choices=["both", "on", "off"], default="both",
                    help="with --compare: iterations with the VGG loss, without, or both (default: both)")
+    p.add_argument("--inter-op-threads", type=int, default=0,
+                   help="TensorFlow's inter-op threads for ours (default: 0, TensorFlow's choice)")
     p.add_argument("--emulated-bf16", action="store_true",
                    help="with --compare / --memory: bf16 even on a CPU without bf16 units (emulated, slow)")
     p.add_argument("--memory", type=int, nargs="*", default=None, metavar="BATCH",
@@ -284,6 +286,7 @@ def main(argv=None) -> int:
 
     import tensorflow as tf
 
+    tf.config.threading.set_inter_op_parallelism_threads(args.inter_op_threads)
     from dagan_tf.config import load_config
 
     cfg = load_config(args.config, {"ngf": args.ngf, "batchSize": args.batch, "vgg_weights": "none",
@@ -299,7 +302,7 @@ def main(argv=None) -> int:
     print(cpu_line())
     print(f"config {os.path.basename(args.config)}: ngf {cfg.ngf}, {h}x{w}, semantic_nc {cfg.semantic_nc}, "
           f"batch {args.batch}, losses GAN+FM+VGG{'+KLD' if cfg.use_vae else ''}; TensorFlow {tf.__version__}, "
-          f"{args.device}, {cores} cores")
+          f"{args.device}, {cores} cores, inter-op threads {args.inter_op_threads or 'TensorFlow default'}")
     if args.compare:
         from dagan_tf.precision import cpu_bf16_support
 

@@ -2,19 +2,24 @@
 under PyTorch's, by op family, with seconds, GFLOP and GFLOP/s per family.
 
     python bench/profile_train.py [--config configs/ade20k.yaml] [--ngf 64] [--batch 1] [--no-vgg]
-                                  [--mixed-precision] [--released PATH] [--runs 2]
+                                  [--mixed-precision] [--released PATH] [--runs 2] [--top 12]
+                                  [--inter-op-threads 1]
 
 Ours: one `DAGAN.train_step` in a tf.function (as bench_train.py --compare times it), after two
 warm-up calls; the reference: the released trainer (`--released`, a DAGAN checkout set up as
 bench/_released_train.py says) or else the PyTorch re-statement (bench/_reference_train.py), each
 its `--runs` profiled iterations, the median per family kept. Families and FLOP counts: see
-bench/_op_families.py. Our executor may run two ops at once (inter-op threads), so our families'
-seconds can add up to more than the wall time; the sums are printed beside the wall time.
+bench/_op_families.py. Then the op types (as run, after Grappler's fusions) that took ours the
+most time. Our executor runs two ops at once by default (inter-op threads; the iteration is fastest
+so), and then our families' seconds add up to more than the wall time, each op having had part of
+the cores: `--inter-op-threads 1` runs one op at a time, so that each family's seconds are its own
+(the sums and the wall time are printed).
 """
 
 from __future__ import annotations
 
 import argparse
+import collections
 import os
 import statistics
 import sys
@@ -22,44 +27,6 @@ import sys
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, REPO)
 sys.path.insert(0, os.path.join(REPO, "bench"))
-
-
-def ours(cfg, batch: int, policy: str):
-    """(a zero-argument callable running one train_step, {family: FLOPs} of its graph)."""
-    import keras
-    import tensorflow as tf
-
-    from _op_families import tf_graph_flops
-    from bench_train import synthetic_batches
-    from dagan_tf.training.model import DAGAN
-
-    previous = keras.config.dtype_policy()
-    keras.config.set_dtype_policy(policy)
-    try:
-        keras.utils.set_random_seed(cfg.seed)
-        model = DAGAN(cfg)
-        model.compile(steps_per_epoch=100)
-    finally:
-        keras.config.set_dtype_policy(previous)
-    data = next(iter(synthetic_batches(cfg, batch)))
-    step = tf.function(model.train_step)
-    flops = tf_graph_flops(step.get_concrete_function(data).graph)
-    return (lambda: {k: float(v) for k, v in step(data).items()}), flops
-
-
-def reference(cfg, batch: int, released: str | None):
-    """(name, zero-argument callable running one reference iteration)."""
-    import torch
-
-    torch.set_num_threads(len(os.sched_getaffinity(0)))
-    vgg = not cfg.no_vgg_loss
-    if released:
-        from _released_train import ReleasedTrainer
-
-        return "released Pix2PixTrainer", ReleasedTrainer(cfg, batch, released, vgg=vgg).step
-    from _reference_train import ReferenceTrainer
-
-    return "PyTorch re-statement", ReferenceTrainer(cfg, batch, vgg=vgg).step
 
 
 def median_profile(profile, runs: int) -> tuple[dict, dict, float]:
@@ -100,6 +67,7 @@ def main(argv=None) -> int:
                    help="the released code (a DAGAN checkout set up as bench/_released_train.py says) as the "
                         "reference (default: the PyTorch re-statement)")
     p.add_argument("--runs", type=int, default=2, help="profiled iterations of each (default: 2)")
+    p.add_argument("--top", type=int, default=12, help="our op types taking the most time to list (default: 12)")
     p.add_argument("--inter-op-threads", type=int, default=0,
                    help="TensorFlow's inter-op threads (default: 0, TensorFlow's choice)")
     args = p.parse_args(argv)
@@ -110,7 +78,9 @@ def main(argv=None) -> int:
 
     tf.config.threading.set_inter_op_parallelism_threads(args.inter_op_threads)
     from _machine import cpu_line, fp32_peak_gflops
-    from _op_families import tf_profile_seconds, torch_profile
+    from _op_families import tf_graph_flops, tf_profile_seconds, torch_profile
+    from _train_compare import reference_step
+    from bench_train import our_step_and_graph
     from dagan_tf.config import load_config
 
     cfg = load_config(args.config, {"ngf": args.ngf, "batchSize": args.batch, "vgg_weights": "none",
@@ -120,14 +90,17 @@ def main(argv=None) -> int:
     print(f"{os.path.basename(args.config)} {cfg.image_hw[0]}x{cfg.image_hw[1]}, ngf {cfg.ngf}, batch {args.batch}, "
           f"{'no VGG' if args.no_vgg else 'with VGG'}; ours {'mixed_bfloat16' if args.mixed_precision else 'float32'}, "
           f"inter-op threads {tf.config.threading.get_inter_op_parallelism_threads() or 'TensorFlow default'}")
-    step, flops = ours(cfg, args.batch, "mixed_bfloat16" if args.mixed_precision else "float32")
-    ref_name, ref_step = reference(cfg, args.batch, args.released)
+    step, graph = our_step_and_graph(cfg, args.batch, "mixed_bfloat16" if args.mixed_precision else "float32")
+    flops = tf_graph_flops(graph)
+    ref_name, ref_step = reference_step(cfg, args.batch, args.released, vgg=not args.no_vgg)
     for _ in range(2):
         step()
         ref_step()
 
+    by_op_type = collections.Counter()
+
     def ours_profile():
-        seconds, wall = tf_profile_seconds(step)
+        seconds, wall = tf_profile_seconds(step, by_op_type)
         return seconds, flops, wall
 
     ours_prof = median_profile(ours_profile, args.runs)
@@ -135,6 +108,10 @@ def main(argv=None) -> int:
     print(f"median of {args.runs} profiled iterations each; reference: {ref_name}; "
           f"load average {os.getloadavg()[0]:.1f}")
     table(ours_prof, ref_prof, ref_name)
+    if args.top:
+        print(f"\n  ours: the {args.top} op types (as run, after Grappler) taking the most time, per iteration")
+        for (family, op_type), sec in by_op_type.most_common(args.top):
+            print(f"    {op_type:36s} {family:24s} {sec / args.runs:6.2f} s")
     return 0
 
 
