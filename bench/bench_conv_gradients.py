@@ -1,6 +1,8 @@
 """Convolution gradients at the generator's sizes: TensorFlow's own kernels against
-`dagan_tf/layers/stride_one_conv.py` (gradients as forward convolutions), with PyTorch's backward
-as the reference, measured in the same run.
+`dagan_tf/layers/stride_one_conv.py` (gradients as forward convolutions; the kernel gradient is
+oneDNN's own where TensorFlow runs oneDNN, so `TF_ENABLE_ONEDNN_OPTS=0` times the forward form
+against TensorFlow's Eigen kernels on any CPU), with PyTorch's backward as the reference, measured
+in the same run.
 
     python bench/bench_conv_gradients.py [--runs 5] [--batch 1]
 
@@ -20,6 +22,7 @@ import time
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, REPO)
+sys.path.insert(0, os.path.join(REPO, "bench"))
 
 #: (height = width, in channels, out channels) of the generator's 3x3 convs at ngf 64
 SHAPES = [(256, 151, 128), (256, 128, 64), (256, 64, 64), (128, 151, 128), (128, 256, 128), (64, 512, 256)]
@@ -80,7 +83,11 @@ def main(argv=None) -> int:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     import torch
 
+    from _machine import cpu_line
+    from dagan_tf.layers.stride_one_conv import onednn_is_on
+
     torch.set_num_threads(len(os.sched_getaffinity(0)))
+    print(f"{cpu_line()}; TensorFlow's oneDNN {'on: ours takes its kernel gradient' if onednn_is_on() else 'off'}")
     totals = {}
     for size, cin, cout in SHAPES:
         row = time_shape(size, cin, cout, args.batch, args.runs)

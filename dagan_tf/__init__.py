@@ -24,22 +24,43 @@ def register_keras_objects() -> None:
 
 
 class _RegisterAfterKeras:
-    """A `sys.meta_path` finder that lets `import keras` finish, then calls `register_keras_objects` (once)."""
+    """A `sys.meta_path` finder that lets `import keras` finish, then calls `register_keras_objects`
+    (once) as soon as no import of one of our modules is under way: a module of ours that imports
+    keras midway (`import dagan_tf.layers` first thing in a process) finishes its own import first,
+    since registering imports the modules that need it."""
+
+    def __init__(self):
+        self.keras_loaded = False
 
     def find_spec(self, fullname, path=None, target=None):
-        if fullname != "keras":
+        if fullname != "keras" and not fullname.startswith("dagan_tf."):
             return None
-        sys.meta_path.remove(self)
-        spec = importlib.util.find_spec("keras")  # the real one, found without this finder
-        if spec is not None and spec.loader is not None:
+        spec = None
+        for finder in sys.meta_path:  # the real spec, found without this finder
+            if finder is not self and hasattr(finder, "find_spec"):
+                spec = finder.find_spec(fullname, path, target)
+                if spec is not None:
+                    break
+        if spec is not None and spec.loader is not None and hasattr(spec.loader, "exec_module"):
             load = spec.loader.exec_module
 
             def load_then_register(module):
                 load(module)
-                register_keras_objects()
+                self.keras_loaded = self.keras_loaded or fullname == "keras"
+                self.register_when_free(fullname)
 
             spec.loader.exec_module = load_then_register
         return spec
+
+    def register_when_free(self, finishing: str) -> None:
+        """Registers once keras is loaded and no module of ours but `finishing` is mid-import."""
+        busy = [name for name, module in list(sys.modules.items())
+                if name.startswith("dagan_tf.") and name != finishing
+                and getattr(getattr(module, "__spec__", None), "_initializing", False)]
+        if not self.keras_loaded or busy or self not in sys.meta_path:
+            return
+        sys.meta_path.remove(self)
+        register_keras_objects()
 
 
 if "keras" in sys.modules:

@@ -80,6 +80,21 @@ def test_import_dagan_tf_alone_loads_every_network(network_files):
     keras.backend.clear_session()
 
 
+@pytest.mark.parametrize("first", ["dagan_tf.layers", "dagan_tf.layers.stride_one_conv"])
+def test_a_layers_module_imported_first_still_registers_every_network(network_files, first):
+    """A module of ours that imports keras midway (nothing else imported before it): the networks
+    are registered once its import has finished, and a generator file loads."""
+    script = (f"import sys\nimport {first}\nimport keras\n"
+              "model = keras.saving.load_model(sys.argv[1], compile=False)\n"
+              "print(model.count_params())\n")
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", CUDA_VISIBLE_DEVICES="")
+    done = subprocess.run([sys.executable, "-c", script, network_files["G"]], capture_output=True, text=True,
+                          env=env, cwd=REPO, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert int(done.stdout.strip().splitlines()[-1]) == build_generator(tiny_config(PACKAGE_CONFIG)).count_params()
+    keras.backend.clear_session()
+
+
 def test_network_kind_tells_the_three_apart(network_files):
     kinds = {letter: network_kind(load_network(network_files[letter])) for letter in ("G", "D", "E")}
     assert kinds == {"G": "generator", "D": "discriminator", "E": "encoder"}
