@@ -107,10 +107,12 @@ def timed_modes(cfg, G, seg, use_torch: bool) -> dict:
     return modes
 
 
-def interleaved_medians(modes: dict, runs: int) -> dict:
-    """{name: median seconds} of `runs` rounds calling each of `modes` in turn, after a warm-up."""
-    for fn in modes.values():
-        fn()  # warm-up: tracing, XLA compilation, allocator
+def interleaved_medians(modes: dict, runs: int, warmup: int = 1) -> dict:
+    """{name: median seconds} of `runs` rounds calling each of `modes` in turn, after `warmup`
+    rounds (tracing, XLA compilation, allocator)."""
+    for _ in range(warmup):
+        for fn in modes.values():
+            fn()
     times = {name: [] for name in modes}
     for _ in range(runs):
         for name, fn in modes.items():

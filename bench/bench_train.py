@@ -3,7 +3,7 @@ the reference; peak memory; bf16 loss drift; the demo's wall time.
 
     python bench/bench_train.py [--config configs/ade20k.yaml] [--steps 3] [--batch 1] [--ngf 64]
                                 [--no-jit] [--only-jit] [--demo-minutes 5 | --no-demo] [--device CPU]
-    python bench/bench_train.py --compare [--released PATH] [--vgg both] [--steps 3] --no-demo
+    python bench/bench_train.py --compare [--isolated] [--released PATH] [--vgg both] [--steps 3] --no-demo
                                                                      # reference vs fp32 vs bf16, interleaved
     python bench/bench_train.py --memory 1 4 [--remat-batch 4] [--ours-env NAME=VALUE] --no-demo   # peak RSS
     python bench/bench_train.py --loss-drift-steps 50 --no-demo      # bf16 vs fp32 demo losses, 3 seeds
@@ -12,8 +12,9 @@ the reference; peak memory; bf16 loss drift; the demo's wall time.
 trainer with `--released PATH`, else the PyTorch re-statement: G step with GAN + feature matching
 (+ VGG19 of random weights), then D step), ours float32 and ours under `mixed_bfloat16`
 (`--mixed-precision` on a CPU), each `DAGAN.train_step` in a tf.function, in turn, `--steps`
-rounds after a warm-up, with and without the VGG loss (`--vgg`); medians, ratios and GFLOP/s
-against the CPU's fp32 peak. `--memory` runs each configuration
+rounds after warm-up rounds, with and without the VGG loss (`--vgg`); medians, ratios and
+GFLOP/s against the CPU's fp32 peak. `--isolated` runs each measurement in a process of its own
+instead (bench/_train_children.py: in one process the two slow each other down). `--memory` runs each configuration
 (reference / ours fp32 / ours bf16, per batch; ours with and without `remat` at `--remat-batch`) in
 its own process for one warm-up and `--memory-steps` iterations, and reports its peak resident
 memory (ru_maxrss) and seconds per iteration. Our processes set glibc's mmap threshold as
@@ -124,69 +125,6 @@ def our_step(cfg, batch: int, policy: str = "float32"):
     return our_step_and_graph(cfg, batch, policy)[0]
 
 
-def child_run(impl: str, cfg, batch: int, steps: int) -> None:
-    """In its own process: one warm-up + `steps` iterations; prints 'RESULT peak_MB s_per_iteration'."""
-    import resource
-
-    if impl == "reference":
-        import torch
-
-        from _reference_train import ReferenceTrainer
-
-        torch.set_num_threads(len(os.sched_getaffinity(0)))
-        fn = ReferenceTrainer(cfg, batch).step
-    else:
-        from dagan_tf.training.allocator import map_large_allocations
-
-        map_large_allocations()  # as dagan-tf train does
-        fn = our_step(cfg, batch, "mixed_bfloat16" if impl == "bf16" else "float32")
-    fn()
-    times = []
-    for _ in range(steps):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    print(f"RESULT {peak_mb:.0f} {statistics.median(times) if times else float('nan'):.3f}", flush=True)
-
-
-def memory_table(args, batches, remat_batch) -> list[tuple]:
-    """[(impl, batch, remat, peak MB, s/iteration)], each measured by `child_run` in a subprocess."""
-    import subprocess
-
-    from dagan_tf.precision import cpu_bf16_support
-
-    impls = ("reference", "fp32", "bf16")
-    if cpu_bf16_support() not in ("amx", "avx512_bf16") and not args.emulated_bf16:
-        impls = impls[:2]
-        print("  (no bf16 units on this CPU: bf16 skipped; --emulated-bf16 measures it anyway)")
-    runs = [(impl, b, False) for b in batches for impl in impls]
-    if remat_batch:
-        runs.append(("fp32", remat_batch, True))
-        if remat_batch not in batches:
-            runs.append(("fp32", remat_batch, False))
-    rows = []
-    for impl, b, remat in runs:
-        cmd = [sys.executable, os.path.abspath(__file__), "--child", impl, "--batch", str(b), "--config", args.config,
-               "--ngf", str(args.ngf), "--memory-steps", str(args.memory_steps), "--no-demo"]
-        if remat:
-            cmd.append("--remat")
-        env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
-        if impl != "reference":  # --ours-env: allocator settings for our processes alone
-            env.update(item.split("=", 1) for item in args.ours_env)
-        out = subprocess.run(cmd, capture_output=True, text=True, env=env)
-        line = [x for x in out.stdout.splitlines() if x.startswith("RESULT")]
-        if not line:
-            print(f"  {impl} batch {b}: failed\n{out.stderr[-2000:]}")
-            continue
-        mb, sec = line[-1].split()[1:]
-        rows.append((impl, b, remat, float(mb), float(sec)))
-        print(f"  {impl:9s} batch {b} remat {remat!s:5}: peak RSS {float(mb) / 1024:6.2f} GB, "
-              f"{float(sec):6.2f} s/iteration (load average {os.getloadavg()[0]:.1f})"
-              f"{' ' + ' '.join(args.ours_env) if args.ours_env and impl != 'reference' else ''}", flush=True)
-    return rows
-
-
 def loss_drift(steps: int, floor_runs: int = 3, seeds=(0,)) -> None:
     """bf16 vs fp32 demo runs of `steps` steps, per seed: each loss's mean over the steps, judged
     against the spread of `floor_runs` float32 runs whose initial G weights differ by 1e-6 relative.
@@ -257,6 +195,9 @@ def main(argv=None) -> int:
     p.add_argument("--released", default=None, metavar="PATH",
                    help="with --compare: the released code's trainer as the reference (a DAGAN checkout set up "
                         "as bench/_released_train.py says; default: the PyTorch re-statement)")
+    p.add_argument("--isolated", action="store_true",
+                   help="with --compare: each measurement in a process of its own, the reference's and ours in "
+                        "turn for --steps rounds (in one process they slow each other)")
     p.add_argument("--vgg", choices=["both", "on", "off"], default="both",
                    help="with --compare: iterations with the VGG loss, without, or both (default: both)")
     p.add_argument("--inter-op-threads", type=int, default=0,
@@ -290,10 +231,13 @@ def main(argv=None) -> int:
     from dagan_tf.config import load_config
 
     cfg = load_config(args.config, {"ngf": args.ngf, "batchSize": args.batch, "vgg_weights": "none",
+                                    "no_vgg_loss": args.vgg == "off",
                                     "remat": args.remat})
     sys.path.insert(0, os.path.join(REPO, "bench"))
     if args.child:
-        child_run(args.child, cfg, args.batch, args.memory_steps)
+        from _train_children import child_run
+
+        child_run(args.child, cfg, args.batch, args.memory_steps, args.released)
         return 0
     from _machine import cpu_line
 
@@ -311,9 +255,10 @@ def main(argv=None) -> int:
             print("  (no bf16 units on this CPU: bf16 skipped; --emulated-bf16 times it anyway)")
         from _train_compare import print_compare
 
-        print_compare(cfg, args.batch, args.steps, bf16, args.released,
-                      {"both": (True, False), "on": (True,), "off": (False,)}[args.vgg])
+        print_compare(args, cfg, bf16, {"both": (True, False), "on": (True,), "off": (False,)}[args.vgg])
     if args.memory is not None:
+        from _train_children import memory_table
+
         memory_table(args, args.memory, args.remat_batch)
     if args.loss_drift_steps:
         loss_drift(args.loss_drift_steps, args.loss_drift_floor_runs, args.loss_drift_seeds)

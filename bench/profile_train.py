@@ -6,14 +6,15 @@ under PyTorch's, by op family, with seconds, GFLOP and GFLOP/s per family.
                                   [--inter-op-threads 1]
 
 Ours: one `DAGAN.train_step` in a tf.function (as bench_train.py --compare times it), after two
-warm-up calls; the reference: the released trainer (`--released`, a DAGAN checkout set up as
+warm-up calls; the reference, after bench/_train_compare.py's WARMUP calls: the released trainer (`--released`, a DAGAN checkout set up as
 bench/_released_train.py says) or else the PyTorch re-statement (bench/_reference_train.py), each
 its `--runs` profiled iterations, the median per family kept. Families and FLOP counts: see
 bench/_op_families.py. Then the op types (as run, after Grappler's fusions) that took ours the
 most time. Our executor runs two ops at once by default (inter-op threads; the iteration is fastest
 so), and then our families' seconds add up to more than the wall time, each op having had part of
 the cores: `--inter-op-threads 1` runs one op at a time, so that each family's seconds are its own
-(the sums and the wall time are printed).
+(the sums and the wall time are printed). In one process the two slow each other down (their thread
+pools and allocators meet): `--only ours` and `--only reference` profile each alone.
 """
 
 from __future__ import annotations
@@ -51,6 +52,8 @@ def table(ours_prof, ref_prof, ref_name: str) -> None:
         print(f"  {family:24s} | {s1:7.2f} {f1 / 1e9:7.0f} {rate(f1, s1)} | {s2:7.2f} {f2 / 1e9:7.0f} "
               f"{rate(f2, s2)} | {ratio}")
     for label, prof in (("ours", ours_prof), (ref_name, ref_prof)):
+        if not prof[2]:
+            continue  # not profiled (--only)
         conv = sum(prof[1].get(f, 0.0) for f in FAMILIES[:5])
         print(f"  {label}: ops' seconds summed {sum(prof[0].values()):.2f} s, wall {prof[2]:.2f} s; "
               f"conv + matmul {conv / 1e9:.0f} GFLOP -> {conv / prof[2] / 1e9:.0f} GFLOP/s of wall time")
@@ -67,6 +70,9 @@ def main(argv=None) -> int:
                    help="the released code (a DAGAN checkout set up as bench/_released_train.py says) as the "
                         "reference (default: the PyTorch re-statement)")
     p.add_argument("--runs", type=int, default=2, help="profiled iterations of each (default: 2)")
+    p.add_argument("--only", choices=["ours", "reference"], default=None,
+                   help="profile one side alone in this process (in one process the two slow each other; "
+                        "default: both)")
     p.add_argument("--top", type=int, default=12, help="our op types taking the most time to list (default: 12)")
     p.add_argument("--inter-op-threads", type=int, default=0,
                    help="TensorFlow's inter-op threads (default: 0, TensorFlow's choice)")
@@ -79,7 +85,7 @@ def main(argv=None) -> int:
     tf.config.threading.set_inter_op_parallelism_threads(args.inter_op_threads)
     from _machine import cpu_line, fp32_peak_gflops
     from _op_families import tf_graph_flops, tf_profile_seconds, torch_profile
-    from _train_compare import reference_step
+    from _train_compare import WARMUP, reference_step
     from bench_train import our_step_and_graph
     from dagan_tf.config import load_config
 
@@ -90,21 +96,26 @@ def main(argv=None) -> int:
     print(f"{os.path.basename(args.config)} {cfg.image_hw[0]}x{cfg.image_hw[1]}, ngf {cfg.ngf}, batch {args.batch}, "
           f"{'no VGG' if args.no_vgg else 'with VGG'}; ours {'mixed_bfloat16' if args.mixed_precision else 'float32'}, "
           f"inter-op threads {tf.config.threading.get_inter_op_parallelism_threads() or 'TensorFlow default'}")
-    step, graph = our_step_and_graph(cfg, args.batch, "mixed_bfloat16" if args.mixed_precision else "float32")
-    flops = tf_graph_flops(graph)
-    ref_name, ref_step = reference_step(cfg, args.batch, args.released, vgg=not args.no_vgg)
-    for _ in range(2):
-        step()
-        ref_step()
-
+    empty = ({}, {}, 0.0)
     by_op_type = collections.Counter()
+    ours_prof = ref_prof = empty
+    if args.only in (None, "ours"):
+        step, graph = our_step_and_graph(cfg, args.batch, "mixed_bfloat16" if args.mixed_precision else "float32")
+        flops = tf_graph_flops(graph)
+        for _ in range(2):
+            step()
 
-    def ours_profile():
-        seconds, wall = tf_profile_seconds(step, by_op_type)
-        return seconds, flops, wall
+        def ours_profile():
+            seconds, wall = tf_profile_seconds(step, by_op_type)
+            return seconds, flops, wall
 
-    ours_prof = median_profile(ours_profile, args.runs)
-    ref_prof = median_profile(lambda: torch_profile(ref_step), args.runs)
+        ours_prof = median_profile(ours_profile, args.runs)
+    ref_name = "released Pix2PixTrainer" if args.released else "PyTorch re-statement"
+    if args.only in (None, "reference"):
+        ref_name, ref_step = reference_step(cfg, args.batch, args.released, vgg=not args.no_vgg)
+        for _ in range(WARMUP):
+            ref_step()
+        ref_prof = median_profile(lambda: torch_profile(ref_step), args.runs)
     print(f"median of {args.runs} profiled iterations each; reference: {ref_name}; "
           f"load average {os.getloadavg()[0]:.1f}")
     table(ours_prof, ref_prof, ref_name)
