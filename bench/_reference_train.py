@@ -48,7 +48,7 @@ def vgg_loss(vgg, x, y):
 class ReferenceTrainer:
     """`step()` runs one reference iteration (G step with GAN + FM (+ VGG), then D step)."""
 
-    def __init__(self, cfg, batch: int, seed: int = 0, vgg: bool = True):
+    def __init__(self, cfg, batch: int, seed: int = 0):
         import numpy as np
         import torch
 
@@ -57,7 +57,7 @@ class ReferenceTrainer:
         torch.manual_seed(seed)
         nets = build_torch_networks(cfg)
         self.cfg, self.G, self.D = cfg, nets["G"], nets["D"]
-        self.vgg = vgg19_features() if vgg else None
+        self.vgg = None if cfg.no_vgg_loss else vgg19_features()
         g_lr, d_lr = (cfg.lr / 2, cfg.lr * 2) if not cfg.no_TTUR else (cfg.lr, cfg.lr)
         betas = (0.0, 0.9) if not cfg.no_TTUR else (cfg.beta1, cfg.beta2)
         self.opt_g = torch.optim.Adam(self.G.parameters(), lr=g_lr, betas=betas)

@@ -18,7 +18,8 @@ paper's repository (https://github.com/Ha0Tang/DAGAN, folder `DAGAN_v1`) exactly
 - torchvision's C ops do not load beside the CPU torch wheel, and only its Python VGG is needed
   (the workaround of tests/fid_reference.py).
 
-The options are the released parser's own (`TrainOptions`), given every value of our config whose
+The released generator hard-codes one 128 -> 64 convolution (`conv_64` in its generator.py), so
+it builds at ngf 64 only, the size of the comparison. The options are the released parser's own (`TrainOptions`), given every value of our config whose
 key the parser has: configs keep the reference's option names.
 """
 
@@ -48,8 +49,9 @@ def find_released(folder: str) -> str:
     return root
 
 
-def _released_argv(cfg, parser_dests: set, batch: int, vgg: bool, checkpoints: str) -> list[str]:
-    """Command-line arguments giving the released parser every value of `cfg` it has an option for."""
+def _released_argv(cfg, parser_dests: set, batch: int, checkpoints: str) -> list[str]:
+    """Command-line arguments giving the released parser every value of `cfg` it has an option for
+    (`no_vgg_loss` among them)."""
     import dataclasses
 
     argv = ["--gpu_ids", "-1", "--checkpoints_dir", checkpoints, "--batchSize", str(batch), "--nThreads", "0"]
@@ -63,10 +65,6 @@ def _released_argv(cfg, parser_dests: set, batch: int, vgg: bool, checkpoints: s
             argv += [f"--{key}"] if value else []
         else:
             argv += [f"--{key}", str(value)]
-    if not vgg and "--no_vgg_loss" not in argv:
-        argv.append("--no_vgg_loss")
-    elif vgg and "--no_vgg_loss" in argv:
-        argv.remove("--no_vgg_loss")
     return argv
 
 
@@ -108,7 +106,7 @@ def _parser_dests(options, dataset_mode: str) -> set:
 class ReleasedTrainer:
     """`step()` runs one released iteration (G step, then D step) on a fixed random batch."""
 
-    def __init__(self, cfg, batch: int, folder: str, vgg: bool = True, seed: int = 0):
+    def __init__(self, cfg, batch: int, folder: str, seed: int = 0):
         import numpy as np
         import torch
 
@@ -126,7 +124,7 @@ class ReleasedTrainer:
             dests = _parser_dests(TrainOptions(), cfg.dataset_mode)
             options = TrainOptions()
             self._checkpoints = tempfile.TemporaryDirectory(prefix="released-")
-            sys.argv = ["train.py"] + _released_argv(cfg, dests, batch, vgg, self._checkpoints.name)
+            sys.argv = ["train.py"] + _released_argv(cfg, dests, batch, self._checkpoints.name)
             torch.manual_seed(seed)
             with contextlib.redirect_stdout(io.StringIO()):  # parse() and the network summary print
                 self.opt = options.parse()

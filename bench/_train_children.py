@@ -26,7 +26,7 @@ def child_run(impl: str, cfg, batch: int, steps: int, released: str | None = Non
     from bench_train import our_step
 
     if impl == "reference":
-        fn, warmup = reference_step(cfg, batch, released, vgg=not cfg.no_vgg_loss)[1], WARMUP
+        fn, warmup = reference_step(cfg, batch, released)[1], WARMUP
     else:
         from dagan_tf.training.allocator import map_large_allocations
 

@@ -12,18 +12,19 @@ from __future__ import annotations
 import os
 
 
-def reference_step(cfg, batch: int, released: str | None, vgg: bool):
-    """(name, zero-argument callable running one reference iteration)."""
+def reference_step(cfg, batch: int, released: str | None):
+    """(name, zero-argument callable running one reference iteration of `cfg`, VGG loss as its
+    `no_vgg_loss` says)."""
     import torch
 
     torch.set_num_threads(len(os.sched_getaffinity(0)))
     if released:
         from _released_train import ReleasedTrainer
 
-        return "released Pix2PixTrainer", ReleasedTrainer(cfg, batch, released, vgg=vgg).step
+        return "released Pix2PixTrainer", ReleasedTrainer(cfg, batch, released).step
     from _reference_train import ReferenceTrainer
 
-    return "PyTorch re-statement", ReferenceTrainer(cfg, batch, vgg=vgg).step
+    return "PyTorch re-statement", ReferenceTrainer(cfg, batch).step
 
 
 def iteration_gflop(graph) -> float:
@@ -48,7 +49,7 @@ def compare(cfg, batch: int, steps: int, bf16: bool, released: str | None, vgg: 
     from bench_train import our_step_and_graph
 
     cfg = dataclasses.replace(cfg, no_vgg_loss=not vgg)
-    ref_name, ref = reference_step(cfg, batch, released, vgg)
+    ref_name, ref = reference_step(cfg, batch, released)
     fp32, graph = our_step_and_graph(cfg, batch)
     modes = {f"reference ({ref_name})": ref, "ours fp32": fp32}
     if bf16:

@@ -112,7 +112,7 @@ def main(argv=None) -> int:
         ours_prof = median_profile(ours_profile, args.runs)
     ref_name = "released Pix2PixTrainer" if args.released else "PyTorch re-statement"
     if args.only in (None, "reference"):
-        ref_name, ref_step = reference_step(cfg, args.batch, args.released, vgg=not args.no_vgg)
+        ref_name, ref_step = reference_step(cfg, args.batch, args.released)
         for _ in range(WARMUP):
             ref_step()
         ref_prof = median_profile(lambda: torch_profile(ref_step), args.runs)
